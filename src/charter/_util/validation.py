@@ -1,0 +1,35 @@
+"""Turn a pydantic ValidationError into one line naming the field and the fix."""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+
+def describe(exc: ValidationError, data: object) -> str:
+    """Render the first error as ``field <path>: <message>.``
+
+    List items are shown with their ``id`` or ``name`` when they have one, so
+    ``articles[3] (id 2.1).rationale`` points at the article a person knows.
+    """
+    err = exc.errors()[0]
+    parts: list[str] = []
+    node: object = data
+    for loc in err["loc"]:
+        if isinstance(loc, int) and isinstance(node, list) and loc < len(node):
+            node = node[loc]
+            ident = None
+            if isinstance(node, dict):
+                ident = node.get("id", node.get("name"))
+            parts.append(f"[{loc}]" + (f" ({ident})" if ident is not None else ""))
+        else:
+            node = node.get(loc) if isinstance(node, dict) else None
+            parts.append(("." if parts else "") + str(loc))
+    field = "".join(parts)
+    message = err["msg"]
+    if err["type"] == "missing":
+        message = "is required but missing; add it"
+    elif err["type"] == "extra_forbidden":
+        message = "is not a known field; remove it or fix its spelling"
+    elif message.startswith("Value error, "):
+        message = message.removeprefix("Value error, ")
+    return f"field {field}: {message}." if field else f"{message}."

@@ -1,0 +1,1 @@
+"""The ``charter`` command line (typer); every command calls a library function."""

@@ -1,0 +1,39 @@
+"""``charter run CONFIG``: run an experiment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from charter.cli._common import console, emit_json
+from charter.runs import run_experiment
+
+
+def run(
+    config: Path = typer.Argument(..., help="The experiment config (YAML)."),
+    restart: bool = typer.Option(
+        False, "--restart", help="Redo stages whose settings changed, discarding their rows."
+    ),
+    stage: list[str] = typer.Option(None, "--stage", help="Run only this stage (repeatable)."),
+    no_progress: bool = typer.Option(False, "--no-progress", help="Hide progress bars."),
+    as_json: bool = typer.Option(False, "--json", help="Print the run summary as JSON."),
+) -> None:
+    """Run (or resume) every stage of an experiment; outputs land in runs/<name>/."""
+    summary = run_experiment(
+        config, restart=restart, progress=not no_progress and not as_json, only=stage or None
+    )
+    if as_json:
+        emit_json(summary.to_dict())
+        return
+    table = Table(title=f"run {summary.name} -> {summary.output_dir}")
+    for column in ("stage", "done", "new", "failed", "total"):
+        table.add_column(column)
+    for name, counts in summary.stages.items():
+        table.add_row(name, *(str(counts.get(k, "")) for k in ("done", "new", "failed", "total")))
+    console.print(table)
+    console.print(
+        f"config {summary.config_hash[:12]}  constitution "
+        f"{summary.constitution_hash[:12]}  manifest {summary.output_dir}/manifest.json"
+    )
