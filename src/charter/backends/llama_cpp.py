@@ -2,11 +2,16 @@
 
 Generation goes through ``Llama.create_chat_completion`` with the chat
 template stored in the GGUF. Choice log-probabilities are read directly from
-the logits of the last evaluated token: the prompt is evaluated once (reusing
-the longest prefix already in the KV cache, so a shared system prompt is paid
-for once), then each choice's tokens are scored one decode step at a time.
-This gives the same numbers as ``logits_all=True`` without its n_ctx x vocab
-score matrix (2.5 GB for Qwen2.5's 152k vocabulary at 4k context).
+the logits of the last evaluated token: the prompt is evaluated once, then
+each choice's tokens are scored one decode step at a time. This gives the
+numbers of ``logits_all=True`` (to 1e-2 nats) without its n_ctx x vocab score
+matrix (2.5 GB for Qwen2.5's 152k vocabulary at 4k context).
+
+Every call starts from an empty KV cache. llama.cpp's logits shift by up to
+~0.02 nats with how a prompt is split into batches, so reusing a cached
+prefix would make a score or a sampled reply depend on the requests that came
+before it; starting clean keeps each result a function of its own inputs and
+seed only (``tests/backends/test_llama_cpp.py`` checks this).
 """
 
 from __future__ import annotations
@@ -79,6 +84,7 @@ class LlamaCppChatModel:
 
     def generate(self, messages: Sequence[Message], params: GenerateParams) -> Completion:
         checked = check_messages(messages)
+        self.llm.reset()  # no prefix reuse: results must not depend on earlier calls
         try:
             out = self.llm.create_chat_completion(
                 messages=checked,
@@ -123,14 +129,8 @@ class LlamaCppChatModel:
                 f"{self.model_id}: the prompt has {len(tokens)} tokens, more than the "
                 f"context window of {self.llm.n_ctx()}; shorten it or raise n_ctx."
             )
-        cached = self.llm.input_ids[: self.llm.n_tokens].tolist()
-        keep = 0
-        for a, b in zip(cached, tokens[:-1], strict=False):  # always evaluate >= 1 token
-            if a != b:
-                break
-            keep += 1
-        self.llm.n_tokens = keep
-        self.llm.eval(tokens[keep:])
+        self.llm.reset()
+        self.llm.eval(tokens)
 
     def _last_logprobs(self) -> np.ndarray:
         logits = np.ctypeslib.as_array(self.llm._ctx.get_logits_ith(-1), shape=(self.n_vocab,))
@@ -158,6 +158,6 @@ class LlamaCppChatModel:
                 if j + 1 < len(tokens):
                     self.llm.eval([token])
                     logprobs = self._last_logprobs()
-            self.llm.n_tokens = n_prompt  # drop the choice tokens; keep the prompt cached
+            self.llm.n_tokens = n_prompt  # drop this choice's tokens, keep the prompt
             results.append(total)
         return results

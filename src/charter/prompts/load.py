@@ -68,7 +68,12 @@ def load_prompts(source: str | Path, limit: int | None = None) -> list[PromptRec
                 raise DatasetError(f"{path}:{number}: not valid JSON ({exc.msg}).") from None
             if not isinstance(row, dict):
                 raise DatasetError(f"{path}:{number}: each line must be a JSON object.")
-            if "id" not in row and isinstance(row.get("prompt"), str):
+            if not isinstance(row.get("prompt"), str) or not row["prompt"].strip():
+                raise DatasetError(
+                    f"{path}:{number}: field prompt is missing or empty; every row needs "
+                    "a non-empty 'prompt' string."
+                )
+            if "id" not in row:
                 row["id"] = "p-" + hashlib.sha256(row["prompt"].encode()).hexdigest()[:12]
             try:
                 record = PromptRecord.model_validate(row)

@@ -1,0 +1,109 @@
+"""The openai backend against a real OpenAI-compatible server (llama.cpp's)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from charter.backends import GenerateParams, ModelSpec, generate_many, load_chat_model
+from charter.backends.embedded import policy_model_path
+from charter.errors import ServerError
+
+pytestmark = [pytest.mark.model, pytest.mark.server]
+
+QUESTION = [
+    {
+        "role": "user",
+        "content": "Which of these is a fruit? A) an apple B) a hammer. Answer with the letter.",
+    }
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server_url():
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(policy_model_path()),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            "2048",
+            "--model_alias",
+            "smol",
+            "--logits_all",
+            "true",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"{url}/models", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        pytest.fail("llama.cpp server did not start")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def test_generate_and_batch_through_a_real_server(server_url):
+    model = load_chat_model(
+        ModelSpec(backend="openai", model="smol", base_url=server_url, concurrency=2)
+    )
+    single = model.generate(QUESTION, GenerateParams(max_tokens=16, temperature=0.0))
+    assert single.text and single.prompt_tokens > 0
+    requests = [
+        (
+            i,
+            [{"role": "user", "content": f"Say the number {i}."}],
+            GenerateParams(max_tokens=8, temperature=0.0),
+        )
+        for i in range(4)
+    ]
+    results = dict(generate_many(model, requests))
+    assert sorted(results) == [0, 1, 2, 3]
+    assert all(r.text for r in results.values())
+
+
+def test_server_choice_logprobs_match_local_scoring(server_url, policy_llama):
+    remote = load_chat_model(ModelSpec(backend="openai", model="smol", base_url=server_url))
+    served = remote.choice_logprobs(QUESTION, ["A", "B"])
+    local = policy_llama.choice_logprobs(QUESTION, ["A", "B"])
+    assert served == pytest.approx(local, abs=0.05)
+
+
+def test_unreachable_server_is_one_clear_error():
+    model = load_chat_model(
+        ModelSpec(
+            backend="openai",
+            model="x",
+            base_url=f"http://127.0.0.1:{free_port()}/v1",
+            max_retries=1,
+        )
+    )
+    with pytest.raises(ServerError, match="cannot reach"):
+        model.generate(QUESTION, GenerateParams(max_tokens=4))

@@ -1,0 +1,58 @@
+"""Prompt sets: the shipped sets and user files, with clear errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from charter.errors import DatasetError
+from charter.prompts import load_prompts
+
+
+def test_shipped_redteam_set():
+    prompts = load_prompts("builtin:redteam")
+    assert len(prompts) >= 200
+    kinds = {p.kind for p in prompts}
+    assert kinds == {"harmful", "benign_lookalike", "conflict"}
+    by_id = {p.id: p for p in prompts}
+    pairs = [p for p in prompts if getattr(p, "pair", None)]
+    assert len(pairs) >= 80
+    for p in pairs:  # dual-use pairs point at each other, one harmful, one benign
+        other = by_id[p.pair]
+        assert other.pair == p.id
+        assert {p.kind, other.kind} == {"harmful", "benign_lookalike"}
+
+
+def test_shipped_helpfulness_set_and_limit():
+    assert len(load_prompts("builtin:helpfulness")) >= 100
+    assert len(load_prompts("builtin:helpfulness", limit=5)) == 5
+
+
+def test_user_jsonl_gets_stable_ids(tmp_path):
+    path = tmp_path / "p.jsonl"
+    path.write_text('{"prompt": "hello"}\n\n{"prompt": "bye", "id": "x"}\n')
+    first = load_prompts(path)
+    assert [p.id for p in first][1] == "x"
+    assert first[0].id == load_prompts(path)[0].id
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"prompt": "a"}\nnot json\n', r"p\.jsonl:2: not valid JSON"),
+        ('{"text": "a"}\n', r"p\.jsonl:1: field prompt"),
+        ('{"prompt": "a", "id": "1"}\n{"prompt": "b", "id": "1"}\n', "appears twice"),
+        ("", "holds no prompts"),
+    ],
+)
+def test_bad_prompt_files(tmp_path, content, message):
+    path = tmp_path / "p.jsonl"
+    path.write_text(content)
+    with pytest.raises(DatasetError, match=message):
+        load_prompts(path)
+
+
+def test_unknown_sources(tmp_path):
+    with pytest.raises(DatasetError, match="no built-in prompt set"):
+        load_prompts("builtin:nope")
+    with pytest.raises(DatasetError, match="no such prompt file"):
+        load_prompts(tmp_path / "missing.jsonl")
