@@ -61,3 +61,44 @@ def missing_extra(package: str, extra: str) -> BackendError:
         f"{package} is not installed; install it with `pip install 'charter[{extra}]'` "
         "(or run `make install`)."
     )
+
+
+class LedgerError(CharterError):
+    """The wish ledger refused an operation (invalid entry, store failure, bad state)."""
+
+    exit_code = 4
+
+
+class EntryError(LedgerError):
+    """A wish or ledger entry failed validation; the message names the field and the fix."""
+
+
+class StakeError(LedgerError):
+    """A depositor lacks the credit for an entry's fee and burn; nothing was written."""
+
+
+class VerificationError(CharterError):
+    """A proof, checkpoint or signature did not verify.
+
+    Verifiers raise this (never return False), carrying what was expected and
+    what was computed, as transparency-dev/merkle's ``RootMismatchError`` does.
+    """
+
+    exit_code = 5
+
+    def __init__(self, message: str, expected: object = None, computed: object = None) -> None:
+        super().__init__(message)
+        self.expected = expected
+        self.computed = computed
+
+
+class ProofError(VerificationError):
+    """A proof is malformed: wrong length, bad hash size, index or sizes out of range."""
+
+
+class RootMismatchError(VerificationError):
+    """A proof is well formed but leads to a different root than the one given."""
+
+
+class SignatureError(VerificationError):
+    """A signature (on an entry or a checkpoint) is missing or does not verify."""

@@ -45,6 +45,16 @@ def test_transformers_loads_the_policy_gguf_and_generates(hf_policy):
     assert out.text == again.text
 
 
+def test_transformers_loads_a_saved_checkpoint_folder(hf_policy, tmp_path):
+    """save_pretrained works on the dequantised GGUF, and the folder loads back the same."""
+    hf_policy.model.save_pretrained(tmp_path)
+    hf_policy.tokenizer.save_pretrained(tmp_path)
+    reloaded = load_chat_model(ModelSpec(backend="transformers", model=str(tmp_path)))
+    params = GenerateParams(max_tokens=12, temperature=0.0)
+    assert reloaded.generate(QUESTION, params).text == hf_policy.generate(QUESTION, params).text
+    assert reloaded.model_id == f"transformers:{tmp_path}"
+
+
 def test_transformers_and_llama_cpp_agree_on_choices(hf_policy, policy_llama):
     """Same weights (float32 vs Q4_1): the preferred choice and rough odds agree."""
     hf = normalize_choices(hf_policy.choice_logprobs(QUESTION, ["A", "B"]))

@@ -84,9 +84,13 @@ class OnnxEmbedder:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        chunks = []
+        # Batch texts of similar length together (as sentence-transformers does), so
+        # little compute goes to padding; the rows are put back in input order.
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
         for start in range(0, len(texts), self.batch_size):
-            batch = self._tokenizer.encode_batch(list(texts[start : start + self.batch_size]))
+            rows = order[start : start + self.batch_size]
+            batch = self._tokenizer.encode_batch([texts[i] for i in rows])
             ids = np.array([e.ids for e in batch], dtype=np.int64)
             mask = np.array([e.attention_mask for e in batch], dtype=np.int64)
             feeds = {"input_ids": ids, "attention_mask": mask}
@@ -95,5 +99,5 @@ class OnnxEmbedder:
             hidden = self._session.run(None, feeds)[0]
             weights = mask[..., None].astype(np.float32)
             pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
-            chunks.append(l2_normalize(pooled))
-        return np.concatenate(chunks, axis=0)
+            out[rows] = l2_normalize(pooled)
+        return out

@@ -37,6 +37,9 @@ class ModelSpec(BaseModel):
     max_retries: int = Field(5, ge=0, description="retries on 429/5xx (openai backend)")
     n_ctx: int = Field(4096, ge=256, description="context window (llama_cpp backend)")
     threads: int | None = Field(None, ge=1, description="CPU threads (local backends)")
+    prefix_cache: Literal["reproducible", "fast"] = Field(
+        "reproducible", description="llama_cpp KV reuse: results independent of history, or fast"
+    )
     gguf_file: str | None = Field(None, description="GGUF file inside `model` (transformers)")
 
 
@@ -78,6 +81,7 @@ def load_chat_model(spec: ModelSpec) -> ChatModel:
             model_id=f"llama_cpp:{_embedded_id(name)}" if name else None,
             n_ctx=spec.n_ctx,
             threads=spec.threads,
+            prefix_cache=spec.prefix_cache,
         )
     if spec.backend == "transformers":
         from charter.backends.hf import TransformersChatModel

@@ -11,8 +11,9 @@ import sys
 import typer
 
 import charter
-from charter.cli import constitution, models
+from charter.cli import constitution, ledger, models
 from charter.cli.run import run
+from charter.cli.serve import serve
 from charter.errors import CharterError
 
 app = typer.Typer(
@@ -23,7 +24,9 @@ app = typer.Typer(
 )
 app.add_typer(constitution.app, name="constitution")
 app.add_typer(models.app, name="models")
+app.add_typer(ledger.app, name="ledger")
 app.command()(run)
+app.command()(serve)
 
 _state = {"debug": False}
 
@@ -47,7 +50,10 @@ def _root(
 def main() -> None:
     """Console-script entry point."""
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click returns (not raises) the code of typer.Exit.
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except CharterError as exc:
         if _state["debug"]:
             raise

@@ -1,0 +1,109 @@
+"""What the web service does beyond the :class:`~charter.ledger.log.Ledger`: intake policy.
+
+The HTTP layers (:mod:`charter.server.api`, :mod:`charter.server.pages`) are
+thin; everything they decide lives here so a Python caller can use it without
+a server:
+
+- rate limits per author key and per client IP (:mod:`charter.server.ratelimit`);
+- demo stake: with ``grant_new_keys=N`` a key gets N credits the first time it
+  submits to this server process, so people can try the service without an
+  operator granting credits (``charter ledger grant`` is the normal way);
+- a checkpoint that is never behind: :meth:`WishService.checkpoint` signs a new
+  one when the log grew since the last (C2SP tlog-checkpoint).
+
+A wish is acknowledged only after :meth:`Ledger.append` returned, i.e. after
+its store transaction committed, so an acknowledged wish survives a crash.
+Concurrent wishes share transactions (:mod:`charter.server.commit`).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from charter.errors import ConfigError, LedgerError
+from charter.ledger.entry import Entry, validate_entry
+from charter.ledger.log import Ledger
+from charter.server.commit import GroupCommit
+from charter.server.ratelimit import RateLimit, RateLimiter, check
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Options of the wish service; each default is what ``charter serve`` uses."""
+
+    rate_per_minute: float | None = 30  # wishes a minute per author key (None: no limit)
+    ip_rate_per_minute: float | None = 60  # wishes a minute per client IP (None: no limit)
+    read_rate_per_minute: float | None = 1200  # other requests a minute per IP (None: no limit)
+    grant_new_keys: int = 0  # credits a key gets with its first wish here (demos; 0: off)
+    max_body_bytes: int = 64 * 1024  # largest accepted request body; entries are far smaller
+    page_size: int = 20  # wishes per page on /wishes
+
+    def __post_init__(self) -> None:
+        if self.grant_new_keys < 0:
+            raise ConfigError("grant_new_keys must be 0 (off) or a positive number of credits.")
+        if self.max_body_bytes < 1024 or self.page_size < 1:
+            raise ConfigError("max_body_bytes must be at least 1024 and page_size at least 1.")
+
+
+def _limiter(rate: float | None) -> RateLimiter | None:
+    return None if rate is None else RateLimiter(RateLimit(rate))
+
+
+class WishService:
+    """Intake and checkpoints for one ledger; thread-safe like the ledger itself.
+
+    Args:
+        ledger: an open ledger; it needs its log key to sign checkpoints.
+        config: limits and the demo grant.
+    """
+
+    def __init__(self, ledger: Ledger, config: ServerConfig | None = None) -> None:
+        self.ledger = ledger
+        self.config = config or ServerConfig()
+        self.key_limiter = _limiter(self.config.rate_per_minute)
+        self.ip_limiter = _limiter(self.config.ip_rate_per_minute)
+        self.read_limiter = _limiter(self.config.read_rate_per_minute)
+        self._grant_lock = threading.Lock()
+        self._granted: set[str] = set()
+        self._commits = GroupCommit(ledger.append)
+
+    def submit(self, entry: Entry) -> int:
+        """Append one signed wish; return its index once it is durable.
+
+        The entry is validated, signature included, before the author key's rate
+        limit is charged, so nobody can use up another person's allowance with
+        forged entries. (The ledger validates again inside ``append``; the cost
+        is one more Ed25519 verification, small beside HTTP and the commit.)
+
+        Raises:
+            SignatureError: the entry's signature does not verify.
+            RateLimited: the author key is over its rate.
+            EntryError, StakeError: the ledger refused the entry (nothing written).
+        """
+        validate_entry(entry, self.ledger.policy)
+        check(self.key_limiter, entry.author_key, "author key")
+        self._grant_once(entry.author_key)
+        return self._commits.append(entry)
+
+    def _grant_once(self, key: str) -> None:
+        if not self.config.grant_new_keys:
+            return
+        # One lock makes "first time" exact under concurrent first submissions: the
+        # second waits until the grant has landed instead of failing for lack of credit.
+        with self._grant_lock:
+            if key in self._granted:
+                return
+            self.ledger.grant(key, self.config.grant_new_keys)
+            self._granted.add(key)
+
+    def checkpoint(self) -> str:
+        """The latest signed checkpoint note, signing a new one if the log grew since."""
+        try:
+            return self.ledger.checkpoint()
+        except LedgerError:
+            # Opened without the log key: serve the newest stored checkpoint instead.
+            note = self.ledger.latest_checkpoint()
+            if note is None:
+                raise
+            return note
