@@ -1,0 +1,132 @@
+"""The experiment config: a name, a seed, a constitution, models, and stages.
+
+A config is YAML. Input paths in it (constitution, prompt files) are read
+relative to the config file; ``output_dir`` is relative to the working folder.
+Stages are looked up by ``kind`` in :data:`charter.runs.stages.STAGE_KINDS`, so
+a later capability adds a stage by registering its spec and its runner.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, ClassVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from charter._util.validation import describe
+from charter.backends.registry import EmbedderSpec, ModelSpec
+from charter.errors import ConfigError
+from charter.runs.provenance import canonical_hash
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class StageSpec(BaseModel):
+    """Fields every stage has; each kind subclasses it with its own options."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    name: str = Field(description="unique within the run; names the output files")
+    kind: str
+
+    # Fields that may change between runs without invalidating finished rows.
+    RESUMABLE_FIELDS: ClassVar[tuple[str, ...]] = ()
+
+    @field_validator("name")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not NAME.match(value):
+            raise ValueError(f"stage name {value!r} must be letters, digits, '_', '-', '.'")
+        return value
+
+
+class RunConfig(BaseModel):
+    """A whole experiment."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    name: str = Field(description="names the output folder runs/<name>/")
+    seed: int = Field(0, ge=0, description="run seed; every row's seed derives from it")
+    output_dir: str | None = Field(None, description="default: runs/<name>")
+    constitution: str = Field("default", description="'default' or a YAML path")
+    models: dict[str, ModelSpec] = Field(default_factory=dict)
+    embedder: EmbedderSpec = Field(default_factory=EmbedderSpec)
+    stages: list[StageSpec] = Field(min_length=1)
+
+    @field_validator("name")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not NAME.match(value):
+            raise ValueError(f"name {value!r} must be letters, digits, '_', '-', '.'")
+        return value
+
+    @field_validator("stages", mode="before")
+    @classmethod
+    def _typed_stages(cls, value: Any) -> Any:
+        from charter.runs.stages import STAGE_KINDS, stage_kind
+
+        if not isinstance(value, list):
+            return value
+        typed = []
+        for i, stage in enumerate(value):
+            if not isinstance(stage, dict):
+                raise ValueError(f"stages[{i}] must be a mapping with name and kind")
+            kind = stage.get("kind")
+            if kind not in STAGE_KINDS:
+                raise ValueError(
+                    f"stages[{i}].kind {kind!r} is unknown; choose one of "
+                    f"{', '.join(sorted(STAGE_KINDS))}"
+                )
+            try:
+                typed.append(stage_kind(kind).spec.model_validate(stage))
+            except ValidationError as exc:
+                name = stage.get("name", i)
+                raise ValueError(f"stage {name!r}, {describe(exc, stage)}") from None
+        return typed
+
+    @model_validator(mode="after")
+    def _references(self) -> RunConfig:
+        names = [s.name for s in self.stages]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"stage name {name!r} appears twice; names must be unique")
+        for stage in self.stages:
+            model = getattr(stage, "model", None)
+            if model is not None and model not in self.models:
+                known = ", ".join(self.models) or "none defined"
+                raise ValueError(
+                    f"stage {stage.name!r} uses model {model!r}, which is not under models "
+                    f"(defined: {known})"
+                )
+        return self
+
+    def config_hash(self) -> str:
+        """SHA-256 of the canonical JSON of the validated config (defaults filled in)."""
+        return canonical_hash(self.model_dump(mode="json"))
+
+
+def load_config(path: str | Path) -> tuple[RunConfig, Path]:
+    """Read and validate a config; return it and the folder relative paths start from.
+
+    Raises:
+        ConfigError: one line naming the file and the field.
+    """
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file.") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(
+            f"{path}:{where}: invalid YAML ({getattr(exc, 'problem', exc)})."
+        ) from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping (name, models, stages).")
+    try:
+        return RunConfig.model_validate(data), path.resolve().parent
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {describe(exc, data)}") from None

@@ -1,0 +1,105 @@
+"""What a stage sees while it runs: the config, the constitution, models, files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from charter.backends.base import ChatModel, Embedder
+from charter.backends.registry import load_chat_model, load_embedder
+from charter.constitution import Constitution
+from charter.errors import RunError
+from charter.runs.config import RunConfig, StageSpec
+from charter.runs.provenance import Provenance, canonical_hash, derive_seed
+
+
+@dataclass
+class RunContext:
+    """Shared state of one run; models load lazily and once."""
+
+    config: RunConfig
+    base_dir: Path
+    output_dir: Path
+    constitution: Constitution
+    progress: bool = True
+    ledger_checkpoint: str | None = None
+    _models: dict[str, ChatModel] = field(default_factory=dict)
+    _embedder: Embedder | None = None
+
+    @property
+    def config_hash(self) -> str:
+        return self.config.config_hash()
+
+    def model(self, key: str) -> ChatModel:
+        """The chat model configured under ``models.<key>`` (loaded on first use)."""
+        if key not in self._models:
+            self._models[key] = load_chat_model(self.config.models[key])
+        return self._models[key]
+
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = load_embedder(self.config.embedder)
+        return self._embedder
+
+    def resolve(self, path: str) -> str:
+        """An input path relative to the config file (``builtin:`` names pass through)."""
+        if path.startswith("builtin:") or Path(path).is_absolute():
+            return path
+        return str(self.base_dir / path)
+
+    def seed_for(self, stage: str, row_id: str) -> int:
+        return derive_seed(self.config.seed, stage, row_id)
+
+    def provenance(self, model_id: str, seed: int) -> dict[str, Any]:
+        return Provenance(
+            constitution_hash=self.constitution.hash,
+            model_id=model_id,
+            seed=seed,
+            config_hash=self.config_hash,
+            ledger_checkpoint=self.ledger_checkpoint,
+        ).model_dump()
+
+    def stage_fingerprint(self, stage: StageSpec) -> dict[str, Any]:
+        """What a stage's finished rows depend on (fields that only extend work excluded)."""
+        spec = stage.model_dump(mode="json", exclude=set(stage.RESUMABLE_FIELDS))
+        model = getattr(stage, "model", None)
+        return {
+            "stage": spec,
+            "model": self.config.models[model].model_dump(mode="json") if model else None,
+            "constitution_hash": self.constitution.hash,
+            "seed": self.config.seed,
+        }
+
+    def prepare_stage(self, stage: StageSpec, restart: bool) -> Path:
+        """The stage's folder; refuse to mix rows made with different settings.
+
+        A stage folder records the fingerprint of the settings it was made
+        with. Rerunning with the same settings resumes; with different ones it
+        stops with a clear error, unless ``restart`` discards the old rows.
+        """
+        folder = self.output_dir / stage.name
+        meta_path = folder / "stage.json"
+        fingerprint = self.stage_fingerprint(stage)
+        if restart and folder.exists():
+            shutil.rmtree(folder)
+        if meta_path.exists():
+            old = json.loads(meta_path.read_text())
+            if old.get("fingerprint_hash") != canonical_hash(fingerprint):
+                raise RunError(
+                    f"{folder} was made with different settings for stage {stage.name!r}; "
+                    "rerun with --restart to redo it, or give the run a new name."
+                )
+        else:
+            folder.mkdir(parents=True, exist_ok=True)
+            meta_path.write_text(
+                json.dumps(
+                    {"fingerprint_hash": canonical_hash(fingerprint), "fingerprint": fingerprint},
+                    indent=2,
+                    sort_keys=True,
+                )
+                + "\n"
+            )
+        return folder

@@ -1,0 +1,119 @@
+"""``charter run CONFIG``: run every stage of an experiment, resumably.
+
+The run folder holds ``config.yaml`` (as given), ``manifest.json``
+(config hash, constitution hash, models, per-stage counts, versions) and one
+folder per stage. Rerunning the same config resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import charter
+from charter.constitution import load_constitution
+from charter.errors import ConfigError
+from charter.runs.config import RunConfig, load_config
+from charter.runs.context import RunContext
+from charter.runs.stages import stage_kind
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a run did: where, with which hashes, and counts per stage."""
+
+    name: str
+    output_dir: Path
+    config_hash: str
+    constitution_hash: str
+    stages: dict[str, dict]
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "output_dir": str(self.output_dir),
+            "config_hash": self.config_hash,
+            "constitution_hash": self.constitution_hash,
+            "stages": self.stages,
+        }
+
+
+def output_dir_for(config: RunConfig) -> Path:
+    return Path(config.output_dir) if config.output_dir else Path("runs") / config.name
+
+
+def run_experiment(
+    config_path: str | Path,
+    restart: bool = False,
+    progress: bool = True,
+    only: list[str] | None = None,
+) -> RunSummary:
+    """Run (or resume) every stage of the config at ``config_path``.
+
+    Args:
+        config_path: the YAML experiment config.
+        restart: discard stage outputs made with different settings and redo them.
+        progress: show progress bars on stderr.
+        only: run just these stage names (in config order).
+    """
+    config, base_dir = load_config(config_path)
+    if only:
+        unknown = sorted(set(only) - {s.name for s in config.stages})
+        if unknown:
+            raise ConfigError(
+                f"--stage {', '.join(unknown)}: no such stage; the config has "
+                f"{', '.join(s.name for s in config.stages)}."
+            )
+    constitution_source = config.constitution
+    if constitution_source != "default" and not Path(constitution_source).is_absolute():
+        constitution_source = str(base_dir / constitution_source)
+    constitution = load_constitution(constitution_source)
+    out = output_dir_for(config)
+    out.mkdir(parents=True, exist_ok=True)
+    ctx = RunContext(
+        config=config,
+        base_dir=base_dir,
+        output_dir=out,
+        constitution=constitution,
+        progress=progress,
+    )
+    shutil.copyfile(config_path, out / "config.yaml")
+    started = datetime.now(UTC).isoformat()
+    results: dict[str, dict] = {}
+    for stage in config.stages:
+        if only and stage.name not in only:
+            continue
+        results[stage.name] = stage_kind(stage.kind).run(stage, ctx, restart=restart)
+        _write_manifest(ctx, results, started)
+    return RunSummary(config.name, out, ctx.config_hash, constitution.hash, results)
+
+
+def _write_manifest(ctx: RunContext, results: dict[str, dict], started: str) -> None:
+    manifest = {
+        "name": ctx.config.name,
+        "config_hash": ctx.config_hash,
+        "constitution_hash": ctx.constitution.hash,
+        "constitution_name": ctx.constitution.name,
+        "seed": ctx.config.seed,
+        "models": {
+            key: {
+                "spec": spec.model_dump(mode="json"),
+                "model_id": ctx._models[key].model_id if key in ctx._models else None,
+            }
+            for key, spec in ctx.config.models.items()
+        },
+        "stages": results,
+        "started_at": started,
+        "updated_at": datetime.now(UTC).isoformat(),
+        "charter_version": charter.__version__,
+        "python": platform.python_version(),
+        "config": ctx.config.model_dump(mode="json"),
+    }
+    path = ctx.output_dir / "manifest.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)

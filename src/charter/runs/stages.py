@@ -1,0 +1,33 @@
+"""The registry of stage kinds: each kind is a spec class and a runner function.
+
+Kinds are imported on first use, so a config only loads the code (and the
+optional dependencies) of the stages it names.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from charter.runs.config import StageSpec
+
+# kind -> "module:SpecClass:runner"
+_KINDS = {
+    "generate": "charter.runs.generate:GenerateSpec:run_generate",
+    "ledger": "charter.ledger.stage:LedgerSpec:run_ledger",
+}
+STAGE_KINDS = tuple(sorted(_KINDS))
+
+
+@dataclass(frozen=True)
+class StageKind:
+    spec: type[StageSpec]
+    run: Callable[..., dict]
+
+
+def stage_kind(kind: str) -> StageKind:
+    """The spec class and runner of a stage kind (KeyError if unknown)."""
+    module, spec, run = _KINDS[kind].split(":")
+    loaded = importlib.import_module(module)
+    return StageKind(getattr(loaded, spec), getattr(loaded, run))
