@@ -69,7 +69,7 @@ def test_changed_settings_need_restart(tmp_path):
         tmp_path,
         stages=[{"name": "gen", "kind": "generate", "model": "m", "limit": 6, "temperature": 0.1}],
     )
-    with pytest.raises(RunError, match="different settings.*--restart"):
+    with pytest.raises(RunError, match=r"different settings.*--restart"):
         run_experiment(changed, progress=False)
     assert run_experiment(changed, progress=False, restart=True).stages["gen"]["new"] == 6
 

@@ -10,10 +10,18 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from charter._util.validation import describe
 from charter.backends.registry import EmbedderSpec, ModelSpec
@@ -23,23 +31,26 @@ from charter.runs.provenance import canonical_hash
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
+def _slug(value: str) -> str:
+    """Names become folder names: letters, digits, '_', '-', '.' only."""
+    if not NAME.match(value):
+        raise ValueError(f"name {value!r} must be letters, digits, '_', '-', '.'")
+    return value
+
+
+Slug = Annotated[str, AfterValidator(_slug)]
+
+
 class StageSpec(BaseModel):
     """Fields every stage has; each kind subclasses it with its own options."""
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
-    name: str = Field(description="unique within the run; names the output files")
+    name: Slug = Field(description="unique within the run; names the output files")
     kind: str
 
     # Fields that may change between runs without invalidating finished rows.
     RESUMABLE_FIELDS: ClassVar[tuple[str, ...]] = ()
-
-    @field_validator("name")
-    @classmethod
-    def _slug(cls, value: str) -> str:
-        if not NAME.match(value):
-            raise ValueError(f"stage name {value!r} must be letters, digits, '_', '-', '.'")
-        return value
 
 
 class RunConfig(BaseModel):
@@ -47,20 +58,13 @@ class RunConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
-    name: str = Field(description="names the output folder runs/<name>/")
+    name: Slug = Field(description="names the output folder runs/<name>/")
     seed: int = Field(0, ge=0, description="run seed; every row's seed derives from it")
     output_dir: str | None = Field(None, description="default: runs/<name>")
     constitution: str = Field("default", description="'default' or a YAML path")
     models: dict[str, ModelSpec] = Field(default_factory=dict)
     embedder: EmbedderSpec = Field(default_factory=EmbedderSpec)
     stages: list[StageSpec] = Field(min_length=1)
-
-    @field_validator("name")
-    @classmethod
-    def _slug(cls, value: str) -> str:
-        if not NAME.match(value):
-            raise ValueError(f"name {value!r} must be letters, digits, '_', '-', '.'")
-        return value
 
     @field_validator("stages", mode="before")
     @classmethod

@@ -19,13 +19,13 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
+from charter._util.progress import progress_bar
 from charter.backends.base import Completion, GenerateParams
 from charter.backends.batch import generate_many
 from charter.prompts import PromptRecord, load_prompts
 from charter.runs.config import StageSpec
 from charter.runs.context import RunContext
 from charter.runs.store import JsonlStore
-from charter._util.progress import progress_bar
 
 OUTPUT = "generations.jsonl"
 
