@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -26,11 +27,26 @@ from charter.ledger.merkle import (
 )
 from charter.ledger.tree import MemoryNodes, new_nodes, tree_consistency_proof, tree_root
 
-VECTOR_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "conformance" / "rfc6962"
+_RELATIVE = Path("shared") / "conformance" / "rfc6962"
+# ../shared beside the checkout; $CHARTER_CONFORMANCE_DIR, or this workplace's shared
+# folder, for clones made elsewhere (CI clones main into a fresh folder).
+_CANDIDATES = [
+    *(
+        [Path(os.environ["CHARTER_CONFORMANCE_DIR"])]
+        if "CHARTER_CONFORMANCE_DIR" in os.environ
+        else []
+    ),
+    Path(__file__).resolve().parents[2].parent / _RELATIVE,
+    Path("/work") / _RELATIVE,
+]
+VECTOR_DIR = next((p for p in _CANDIDATES if p.is_dir()), _CANDIDATES[0])
 VECTORS = sorted(
     p for family in ("inclusion", "consistency") for p in (VECTOR_DIR / family).glob("**/*.json")
 )
-MISSING = f"the RFC 6962 conformance vectors are not at {VECTOR_DIR} (a ../shared checkout)"
+MISSING = (
+    "the RFC 6962 conformance vectors are not in ../shared, /work/shared or "
+    "$CHARTER_CONFORMANCE_DIR"
+)
 
 
 def _b64(value: str | None) -> bytes:
