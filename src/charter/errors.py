@@ -51,6 +51,17 @@ class ServerError(BackendError):
     """An OpenAI-compatible server answered with an error or could not be reached."""
 
 
+class MalformedOutputError(BackendError):
+    """A model's output cannot be used (no label, empty revision); ``raw`` keeps what it said.
+
+    Pipelines record it as a failure row with the raw text and move on.
+    """
+
+    def __init__(self, message: str, raw: object = None) -> None:
+        super().__init__(message)
+        self.raw = raw
+
+
 class RunError(CharterError):
     """A pipeline stage could not complete (after its retries)."""
 

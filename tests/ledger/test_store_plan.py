@@ -13,8 +13,10 @@ def test_node_lookup_seeks_the_primary_key(tmp_path, monkeypatch):
     class Spy:
         def execute(self, sql, args=()):
             if " nodes" in sql and not sql.lstrip().upper().startswith("EXPLAIN"):
-                plans.extend(str(row) for row in real_db.execute("EXPLAIN QUERY PLAN " + sql,
-                                                                 args).fetchall())
+                plans.extend(
+                    str(row)
+                    for row in real_db.execute("EXPLAIN QUERY PLAN " + sql, args).fetchall()
+                )
             return real_db.execute(sql, args)
 
         def __getattr__(self, name):

@@ -136,5 +136,5 @@ def test_unknown_stage_filter(tmp_path):
 
 def test_quickstart_config_validates():
     config, _ = load_config("configs/quickstart.yaml")
-    assert {getattr(s, "model", None) for s in config.stages} == {"policy", "feedback", None}
-    assert {s.kind for s in config.stages} == {"generate", "ledger"}
+    assert {k for s in config.stages for k in s.model_keys()} == {"policy", "feedback"}
+    assert {s.kind for s in config.stages} == {"generate", "ledger", "sl_cai", "rl_cai_labels"}

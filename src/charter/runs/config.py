@@ -51,6 +51,13 @@ class StageSpec(BaseModel):
 
     # Fields that may change between runs without invalidating finished rows.
     RESUMABLE_FIELDS: ClassVar[tuple[str, ...]] = ()
+    # Fields that name a key under `models` (checked at load, part of the fingerprint).
+    MODEL_FIELDS: ClassVar[tuple[str, ...]] = ("model",)
+
+    def model_keys(self) -> list[str]:
+        """The `models` keys this stage uses, in field order, without repeats."""
+        keys = [getattr(self, f, None) for f in self.MODEL_FIELDS]
+        return list(dict.fromkeys(k for k in keys if k))
 
 
 class RunConfig(BaseModel):
@@ -97,13 +104,13 @@ class RunConfig(BaseModel):
             if names.count(name) > 1:
                 raise ValueError(f"stage name {name!r} appears twice; names must be unique")
         for stage in self.stages:
-            model = getattr(stage, "model", None)
-            if model is not None and model not in self.models:
-                known = ", ".join(self.models) or "none defined"
-                raise ValueError(
-                    f"stage {stage.name!r} uses model {model!r}, which is not under models "
-                    f"(defined: {known})"
-                )
+            for model in stage.model_keys():
+                if model not in self.models:
+                    known = ", ".join(self.models) or "none defined"
+                    raise ValueError(
+                        f"stage {stage.name!r} uses model {model!r}, which is not under models "
+                        f"(defined: {known})"
+                    )
         return self
 
     def config_hash(self) -> str:

@@ -65,10 +65,11 @@ class RunContext:
     def stage_fingerprint(self, stage: StageSpec) -> dict[str, Any]:
         """What a stage's finished rows depend on (fields that only extend work excluded)."""
         spec = stage.model_dump(mode="json", exclude=set(stage.RESUMABLE_FIELDS))
-        model = getattr(stage, "model", None)
         return {
             "stage": spec,
-            "model": self.config.models[model].model_dump(mode="json") if model else None,
+            "models": {
+                k: self.config.models[k].model_dump(mode="json") for k in stage.model_keys()
+            },
             "constitution_hash": self.constitution.hash,
             "seed": self.config.seed,
         }

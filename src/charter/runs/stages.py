@@ -16,6 +16,8 @@ from charter.runs.config import StageSpec
 _KINDS = {
     "generate": "charter.runs.generate:GenerateSpec:run_generate",
     "ledger": "charter.ledger.stage:LedgerSpec:run_ledger",
+    "sl_cai": "charter.cai.sl:SLCAISpec:run_sl_cai",
+    "rl_cai_labels": "charter.cai.labels:LabelSpec:run_labels",
 }
 STAGE_KINDS = tuple(sorted(_KINDS))
 

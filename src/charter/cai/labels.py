@@ -1,0 +1,404 @@
+"""RL-CAI preference labels from AI feedback (Bai et al. 2022, sections 4.1-4.2).
+
+For each prompt the policy samples several responses (temperatures cycled over
+the samples). Each pair of responses is put to a feedback model as a
+multiple-choice question per constitutional principle; the label is read from
+the normalized log-probabilities of the answer letters (a soft label, section
+4.1), asked in both orders to cancel position bias, and averaged over several
+principles sampled per pair (the ensemble, section 4.1). The chain-of-thought
+variant (section 4.2) lets the feedback model reason first at temperature 0,
+scores the letter after that reasoning, and clamps the probability to a band
+(40-60% by default) because the paper found chain-of-thought probabilities
+overconfident.
+
+Which pairs: with two samples, the one pair. With more, ``pairing:
+consecutive`` (default) compares samples (0, 1), (1, 2), ... - k-1 comparisons,
+each response used at most twice, labelling cost linear in k - and ``pairing:
+all`` compares every pair, k(k-1)/2 comparisons.
+
+Run it as the ``rl_cai_labels`` stage of an experiment config::
+
+    models:
+      policy: {backend: llama_cpp, model: "embedded:policy"}
+      feedback: {backend: llama_cpp, model: "embedded:feedback"}
+    stages:
+      - {name: labels, kind: rl_cai_labels, policy: policy, labeler: feedback, limit: 32}
+
+Outputs in ``<run>/<stage>/``:
+
+- ``responses.jsonl``: the policy's samples, keyed ``<prompt id>:<sample>``.
+- ``preferences.jsonl``: one row per labelled pair, keyed ``<prompt id>:<i>-<j>``:
+  ``{"key", "id", "prompt", "category", "kind", "pair", "chosen", "rejected",
+  "chosen_index", "rejected_index", "label_prob", "p_first", "articles",
+  "per_article", "position_bias", "chain_of_thought", "responses", "policy",
+  "labeler", "created_at", "provenance"}``. ``label_prob`` is P(chosen is
+  better) and is >= 0.5 by construction.
+- ``skipped.jsonl``: pairs that cannot be labelled (identical responses), keyed
+  like the preferences, so a rerun does not ask again.
+- ``errors.jsonl``: failures (backend errors, malformed labeler output with the
+  raw text); those samples and pairs are retried on the next run.
+- ``preference_dataset/``: an HF ``datasets`` folder with ``prompt``,
+  ``chosen``, ``rejected`` and ``label_prob``, the columns TRL's DPO trainer reads.
+
+Resumable: samples and labels are stored as they finish, keyed as above; a rerun
+samples only missing responses and labels only missing pairs.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import ClassVar, Literal
+
+from pydantic import Field, field_validator
+
+from charter._util.progress import progress_bar
+from charter.backends.base import Completion, GenerateParams
+from charter.backends.batch import generate_many, map_concurrent
+from charter.cai import label_prompts as lp
+from charter.cai.common import save_dataset, select_articles
+from charter.cai.labelers import (
+    ConstitutionalLabeler,
+    Judgement,
+    Labeler,
+    judge_pair,
+)
+from charter.constitution import Article, Constitution
+from charter.errors import (
+    ConfigError,
+)
+from charter.prompts import PromptRecord, load_prompts
+from charter.runs.config import StageSpec
+from charter.runs.context import RunContext
+from charter.runs.store import JsonlStore, read_jsonl
+
+RESPONSES = "responses.jsonl"
+PREFERENCES = "preferences.jsonl"
+SKIPPED = "skipped.jsonl"
+ERRORS = "errors.jsonl"
+DATASET = "preference_dataset"
+DATASET_COLUMNS = ("prompt", "chosen", "rejected", "label_prob")
+
+
+class LabelSpec(StageSpec):
+    """Sample responses from a policy and label pairs with constitutional AI feedback."""
+
+    kind: Literal["rl_cai_labels"] = "rl_cai_labels"
+    MODEL_FIELDS: ClassVar[tuple[str, ...]] = ("policy", "labeler")
+
+    policy: str = Field(description="a key under `models`: the model that samples responses")
+    labeler: str = Field(description="a key under `models`: the feedback model")
+    prompts: str = Field("builtin:redteam", description="builtin:<set> or a .jsonl path")
+    limit: int | None = Field(None, ge=1, description="only the first N prompts")
+    samples: int = Field(2, ge=2, description="responses sampled per prompt")
+    temperatures: list[float] = Field(
+        default_factory=lambda: [0.7, 1.0], min_length=1, description="cycled over the samples"
+    )
+    top_p: float = Field(0.95, gt=0, le=1, description="nucleus mass for the samples")
+    max_tokens: int = Field(128, ge=1, description="tokens per sampled response")
+    pairing: Literal["consecutive", "all"] = Field(
+        "consecutive", description="compare samples (0,1),(1,2),... or every pair"
+    )
+    principles: int = Field(3, ge=1, description="articles sampled per pair: the ensemble")
+    articles: list[str] | None = Field(
+        None, min_length=1, description="sample principles only from these article ids"
+    )
+    rationale: bool = Field(True, description="show the gist of each article's rationale")
+    chain_of_thought: bool = Field(False, description="reason first, then score the letter")
+    clamp: tuple[float, float] = Field(
+        (0.4, 0.6), description="band for chain-of-thought probabilities (not applied otherwise)"
+    )
+    reasoning_max_tokens: int = Field(192, ge=1, description="tokens of chain-of-thought")
+    comparison_template: str = Field(lp.COMPARISON_TEMPLATE, description="the question")
+    cot_template: str = Field(lp.COT_TEMPLATE, description="the question, reasoning first")
+    cot_answer_template: str = Field(lp.COT_ANSWER_TEMPLATE, description="asks for the letter")
+    concurrency: int | None = Field(None, ge=1, description="default: each model's limit")
+    dataset: bool = Field(True, description="also write preference_dataset/ (needs `datasets`)")
+
+    # Raising `limit` only adds prompts; the others do not change finished rows.
+    RESUMABLE_FIELDS: ClassVar[tuple[str, ...]] = ("limit", "concurrency", "dataset")
+
+    @field_validator("temperatures")
+    @classmethod
+    def _temperatures(cls, value: list[float]) -> list[float]:
+        if any(t < 0 for t in value):
+            raise ValueError("temperatures must all be >= 0")
+        return value
+
+    @field_validator("clamp")
+    @classmethod
+    def _clamp(cls, value: tuple[float, float]) -> tuple[float, float]:
+        lo, hi = value
+        if not 0.0 <= lo <= 0.5 <= hi <= 1.0:
+            raise ValueError(f"clamp {list(value)} must satisfy 0 <= lo <= 0.5 <= hi <= 1")
+        return value
+
+    @field_validator("comparison_template", "cot_template")
+    @classmethod
+    def _placeholders(cls, value: str) -> str:
+        lp.check_template(value)
+        return value
+
+
+def pair_indices(samples: int, pairing: str = "consecutive") -> list[tuple[int, int]]:
+    """Which samples are compared: ``(0,1),(1,2),...`` or every ``(i, j)`` with ``i < j``."""
+    if pairing == "all":
+        return [(i, j) for i in range(samples) for j in range(i + 1, samples)]
+    return [(i, i + 1) for i in range(samples - 1)]
+
+
+def article_pool(spec: LabelSpec, constitution: Constitution) -> list[Article]:
+    """The articles principles are drawn from; ConfigError on unknown ids or too few."""
+    pool = select_articles(constitution, spec.articles, spec.name)
+    if spec.principles > len(pool):
+        raise ConfigError(
+            f"stage {spec.name!r}: principles is {spec.principles} but only {len(pool)} "
+            "articles are available; lower principles or widen articles."
+        )
+    return pool
+
+
+def run_labels(
+    spec: LabelSpec, ctx: RunContext, restart: bool = False, labeler: Labeler | None = None
+) -> dict:
+    """Run the stage; return counts ``{"total", "new", "failed", "done", "skipped"}``.
+
+    Args:
+        spec: the stage settings.
+        ctx: the run.
+        restart: discard rows made with different settings.
+        labeler: replaces the constitutional labeler (e.g. a reward model).
+    """
+    # Model keys were checked when the config loaded (StageSpec.MODEL_FIELDS).
+    pool = article_pool(spec, ctx.constitution)
+    folder = ctx.prepare_stage(spec, restart)
+    prompts = load_prompts(ctx.resolve(spec.prompts), limit=spec.limit)
+    pairs = pair_indices(spec.samples, spec.pairing)
+    counts = {"total": len(prompts) * len(pairs), "new": 0, "failed": 0}
+    with (
+        JsonlStore(folder / RESPONSES) as responses,
+        JsonlStore(folder / PREFERENCES) as preferences,
+        JsonlStore(folder / SKIPPED) as skipped,
+        (folder / ERRORS).open("a", encoding="utf-8") as errors,
+    ):
+        todo = [
+            (p, i, j)
+            for p in prompts
+            for i, j in pairs
+            if _pair_key(p.id, i, j) not in preferences and _pair_key(p.id, i, j) not in skipped
+        ]
+        if todo:
+            _sample(spec, ctx, todo, responses, errors)
+            samples = {r["key"]: r for r in read_jsonl(folder / RESPONSES)}
+            jobs = []
+            for p, i, j in todo:
+                a, b = samples.get(_sample_key(p.id, i)), samples.get(_sample_key(p.id, j))
+                if a is None or b is None:  # its sampling failed; errors.jsonl says why
+                    counts["failed"] += 1
+                elif a["text"].strip() == b["text"].strip():
+                    skipped.add(_tie_row(spec, ctx, p, i, j, a))
+                    counts["failed"] += 1
+                else:
+                    jobs.append((p, i, j, a, b))
+            if jobs:
+                _label(spec, ctx, pool, jobs, labeler, preferences, errors, counts)
+        done = len(preferences)
+    if spec.dataset and (counts["new"] or not (folder / DATASET).exists()):
+        write_preference_dataset(folder / PREFERENCES, folder / DATASET)
+    return {**counts, "done": done, "skipped": len(skipped)}
+
+
+def _pair_key(prompt_id: str, i: int, j: int) -> str:
+    return f"{prompt_id}:{i}-{j}"
+
+
+def _sample_key(prompt_id: str, index: int) -> str:
+    return f"{prompt_id}:{index}"
+
+
+def _sample(spec, ctx, todo, responses: JsonlStore, errors) -> None:
+    """Sample every response the pending pairs need and the store lacks."""
+    needed: dict[str, tuple[PromptRecord, int]] = {}
+    for p, i, j in todo:
+        for k in (i, j):
+            if _sample_key(p.id, k) not in responses:
+                needed[_sample_key(p.id, k)] = (p, k)
+    if not needed:
+        return
+    policy = ctx.model(spec.policy)
+
+    def params(p: PromptRecord, k: int) -> GenerateParams:
+        return GenerateParams(
+            max_tokens=spec.max_tokens,
+            temperature=spec.temperatures[k % len(spec.temperatures)],
+            top_p=spec.top_p,
+            seed=ctx.seed_for(spec.name, f"{p.id}:sample:{k}"),
+        )
+
+    requests = (
+        (key, [{"role": "user", "content": p.prompt}], params(p, k))
+        for key, (p, k) in needed.items()
+    )
+    with progress_bar(f"{spec.name}: sample ({spec.policy})", len(needed), ctx.progress) as bar:
+        for key, result in generate_many(policy, requests, spec.concurrency):
+            p, k = needed[key]
+            seed = ctx.seed_for(spec.name, f"{p.id}:sample:{k}")
+            if isinstance(result, Completion):
+                responses.add(
+                    {
+                        "key": key,
+                        "id": p.id,
+                        "index": k,
+                        "text": result.text,
+                        "temperature": params(p, k).temperature,
+                        "seed": seed,
+                        "finish_reason": result.finish_reason,
+                        "model_id": result.model_id,
+                        "created_at": _now(),
+                        "provenance": ctx.provenance(result.model_id, seed),
+                    }
+                )
+            else:
+                _log_error(errors, ctx, key, p.id, "sample", result, policy.model_id, seed)
+            bar.advance()
+
+
+def _label(spec, ctx, pool, jobs, labeler, preferences: JsonlStore, errors, counts) -> None:
+    """Judge each pending pair and store a preference row (or an error row)."""
+    if labeler is None:
+        labeler = ConstitutionalLabeler(
+            ctx.model(spec.labeler),
+            pool,
+            principles=spec.principles,
+            chain_of_thought=spec.chain_of_thought,
+            clamp=spec.clamp,
+            rationale=spec.rationale,
+            templates=(spec.comparison_template, spec.cot_template, spec.cot_answer_template),
+            reasoning_max_tokens=spec.reasoning_max_tokens,
+            seed=ctx.config.seed,
+        )
+    labeler_id = getattr(labeler, "model_id", type(labeler).__name__)
+
+    def seed_of(p: PromptRecord, i: int, j: int) -> int:
+        return ctx.seed_for(spec.name, f"{p.id}:pair:{i}-{j}")
+
+    def judge(job) -> Judgement:
+        p, i, j, a, b = job
+        return judge_pair(labeler, p.prompt, a["text"], b["text"], seed_of(p, i, j))
+
+    keyed = ((_pair_key(job[0].id, job[1], job[2]), job) for job in jobs)
+    by_key = {_pair_key(job[0].id, job[1], job[2]): job for job in jobs}
+    limit = getattr(labeler, "max_concurrency", 1)
+    with progress_bar(f"{spec.name}: label ({spec.labeler})", len(jobs), ctx.progress) as bar:
+        for key, result in map_concurrent(judge, keyed, spec.concurrency, limit):
+            p, i, j, a, b = by_key[key]
+            seed = seed_of(p, i, j)
+            if isinstance(result, Judgement):
+                preferences.add(_preference_row(spec, ctx, p, i, j, a, b, result, labeler_id))
+                counts["new"] += 1
+            else:
+                _log_error(errors, ctx, key, p.id, "label", result, labeler_id, seed)
+                counts["failed"] += 1
+            bar.advance()
+
+
+def _preference_row(spec, ctx, p, i, j, a, b, judgement: Judgement, labeler_id: str) -> dict:
+    first_wins = judgement.p >= 0.5
+    chosen, rejected = (a, b) if first_wins else (b, a)
+    return {
+        "key": _pair_key(p.id, i, j),
+        "id": p.id,
+        "prompt": p.prompt,
+        "category": p.category,
+        "kind": p.kind,
+        "pair": [i, j],
+        "chosen": chosen["text"],
+        "rejected": rejected["text"],
+        "chosen_index": chosen["index"],
+        "rejected_index": rejected["index"],
+        "label_prob": judgement.p if first_wins else 1.0 - judgement.p,
+        "p_first": judgement.p,
+        "articles": [v.article_id for v in judgement.per_article],
+        "per_article": [
+            {
+                "article_id": v.article_id,
+                "p_order1": v.p_order1,
+                "p_order2": v.p_order2,
+                "p": v.p,
+                "logprobs_order1": list(v.logprobs_order1),
+                "logprobs_order2": list(v.logprobs_order2),
+                "reasoning_order1": v.reasoning_order1,
+                "reasoning_order2": v.reasoning_order2,
+            }
+            for v in judgement.per_article
+        ],
+        "position_bias": judgement.position_bias,
+        "chain_of_thought": spec.chain_of_thought,
+        "responses": [_response_summary(a), _response_summary(b)],
+        "policy": a["model_id"],
+        "labeler": labeler_id,
+        "created_at": _now(),
+        "provenance": ctx.provenance(labeler_id, ctx.seed_for(spec.name, f"{p.id}:pair:{i}-{j}")),
+    }
+
+
+def _response_summary(sample: dict) -> dict:
+    return {k: sample[k] for k in ("index", "text", "temperature", "seed", "model_id")}
+
+
+def _tie_row(spec, ctx, p, i, j, sample: dict) -> dict:
+    return {
+        "key": _pair_key(p.id, i, j),
+        "id": p.id,
+        "pair": [i, j],
+        "reason": "tie",
+        "error": (
+            f"samples {i} and {j} are identical, so no preference can be read from them; "
+            "the pair is skipped"
+        ),
+        "raw": sample["text"],
+        "created_at": _now(),
+        "provenance": ctx.provenance(sample["model_id"], sample["seed"]),
+    }
+
+
+def _log_error(errors, ctx, key, prompt_id, step, error, model_id, seed) -> None:
+    errors.write(
+        json.dumps(
+            {
+                "key": key,
+                "id": prompt_id,
+                "step": step,
+                "error": str(error),
+                "type": type(error).__name__,
+                "raw": getattr(error, "raw", None),
+                "at": _now(),
+                "provenance": ctx.provenance(model_id, seed),
+            },
+            ensure_ascii=False,
+        )
+        + "\n"
+    )
+    errors.flush()
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def write_preference_dataset(rows_path: str | Path, folder: str | Path) -> int:
+    """Save ``prompt/chosen/rejected/label_prob`` as an HF ``datasets`` folder (TRL's DPO)."""
+    import datasets
+
+    rows = list(read_jsonl(rows_path)) if Path(rows_path).exists() else []
+    features = datasets.Features(
+        {
+            "prompt": datasets.Value("string"),
+            "chosen": datasets.Value("string"),
+            "rejected": datasets.Value("string"),
+            "label_prob": datasets.Value("float64"),
+        }
+    )
+    table = [{col: row[col] for col in DATASET_COLUMNS} for row in rows]
+    return save_dataset(table, Path(folder), features)

@@ -1,0 +1,479 @@
+"""The ``sl_cai`` stage: critique-and-revise SFT data (Bai et al. 2022, section 3).
+
+For each red-team prompt the policy model answers; then, for each of
+``rounds`` rounds, one constitution article is sampled (a fresh draw per round,
+section 3.1), the critic critiques the current answer against the article's
+critique request, and the reviser rewrites it following the article's revision
+request; the revision becomes the current answer. The final revision, paired
+with the prompt, is a supervised example. As in section 3.1 of the paper, a
+share of plain policy answers to helpfulness prompts is mixed in
+(``helpful_ratio``) so that the fine-tuned model stays helpful.
+
+Prompts run in chunks of ``chunk_size``; inside a chunk every step is one
+concurrent wave over the chunk's prompts (all initial answers, then all
+round-1 critiques, all round-1 revisions, ...), because each prompt's chain is
+sequential while different prompts are independent.
+
+Run it from a config (``charter run CONFIG``) with a stage such as::
+
+    - name: sl
+      kind: sl_cai
+      policy: policy        # a key under `models`; critic and reviser default to it
+      limit: 32
+      rounds: 2
+
+Outputs in ``<run>/<stage>/``:
+
+- ``steps.jsonl``: one row per red-team prompt, keyed by prompt id, holding the
+  whole chain ``[{round, article_id, article_title, critique, reasoning,
+  revision, seeds, finish_reasons}]``, the initial and final responses, the model ids and
+  provenance. ``status`` is ``"ok"`` or ``"failed"`` (a malformed critique or
+  revision, with ``error.raw`` holding the text).
+- ``sft.jsonl``: ``{"key", "id", "source", "messages", "articles",
+  "provenance"}``; ``source`` is ``"harmlessness"`` (final revisions) or
+  ``"helpfulness"`` (policy answers). TRL reads ``messages`` as is.
+- ``sft_dataset/``: the same rows (without ``key``) as a Hugging Face
+  ``datasets`` folder (``datasets.load_from_disk``), rewritten at the end.
+- ``errors.jsonl``: one row per failure, with the step, the error and any raw text.
+
+Resumability: records are keyed by prompt id inside the stage's folder. A
+prompt whose chain finished (``ok`` or ``failed``) is skipped on rerun. A chain
+interrupted midway (kill, crash, or a backend error) is not saved and restarts
+from scratch on the next run; its seeds derive from the prompt id, so it comes
+out as it would have. At most one chunk's unfinished work is lost. A malformed
+model output is final (rerunning would give the same text), so it is recorded
+and not retried; a backend error is retried on the next run.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar, Literal, TextIO
+
+from pydantic import Field, field_validator, model_validator
+
+from charter._util.progress import progress_bar
+from charter.backends.base import ChatModel, Completion, GenerateParams
+from charter.backends.batch import generate_many
+from charter.cai import sl_prompts as sp
+from charter.cai.common import save_dataset, select_articles
+from charter.constitution.model import Article
+from charter.errors import CharterError, ConfigError
+from charter.prompts import PromptRecord, load_prompts
+from charter.runs.config import StageSpec
+from charter.runs.context import RunContext
+from charter.runs.store import JsonlStore, read_jsonl
+
+STEPS = "steps.jsonl"
+SFT = "sft.jsonl"
+ERRORS = "errors.jsonl"
+DATASET = "sft_dataset"
+HARMLESSNESS, HELPFULNESS = "harmlessness", "helpfulness"
+
+
+class SLCAISpec(StageSpec):
+    """Critique-and-revise a policy's answers to red-team prompts (Bai et al. 2022, sec. 3)."""
+
+    kind: Literal["sl_cai"] = "sl_cai"
+    policy: str = Field(description="model key whose answers are revised (and helpful samples)")
+    reviser: str | None = Field(None, description="model key that revises; default: policy")
+    critic: str | None = Field(None, description="model key that critiques; default: reviser")
+    prompts: str = Field("builtin:redteam", description="red-team prompts: builtin:<set> or path")
+    helpful_prompts: str = Field("builtin:helpfulness", description="prompts for helpful samples")
+    limit: int | None = Field(None, ge=1, description="only the first N red-team prompts")
+    helpful_limit: int | None = Field(
+        None, ge=1, description="at most N helpful prompts (the mix may then fall short)"
+    )
+    rounds: int = Field(1, ge=1, le=16, description="critique/revision rounds (paper: up to 4)")
+    articles: list[str] | None = Field(None, description="article ids to sample; default all")
+    few_shot: int = Field(
+        2, ge=0, le=len(sp.FEW_SHOT), description="worked examples in the critic/reviser scaffold"
+    )
+    chain_of_thought: bool = Field(False, description="the critic reasons before its critique")
+    helpful_ratio: float = Field(
+        0.25, ge=0, lt=1, description="share of helpfulness rows in the SFT mix"
+    )
+    response_max_tokens: int = Field(256, ge=1, description="initial and helpful answers")
+    critique_max_tokens: int = Field(192, ge=1, description="each critique (with reasoning)")
+    revision_max_tokens: int = Field(256, ge=1, description="each revision")
+    temperature: float = Field(0.7, ge=0, description="sampling temperature of every step")
+    top_p: float = Field(0.95, gt=0, le=1)
+    concurrency: int | None = Field(None, ge=1, description="default: each model's limit")
+    chunk_size: int = Field(64, ge=1, description="prompts per wave; bounds work lost on a kill")
+    critic_system: str = Field(sp.CRITIC_SYSTEM, description="the critic's system message")
+    critique_template: str = Field(sp.CRITIQUE_TEMPLATE, description="the critic's request")
+    critique_instruction: str = Field(sp.CRITIQUE_INSTRUCTION)
+    critique_cot_instruction: str = Field(sp.CRITIQUE_COT_INSTRUCTION)
+    reviser_system: str = Field(sp.REVISER_SYSTEM, description="the reviser's system message")
+    revision_template: str = Field(sp.REVISION_TEMPLATE, description="the reviser's request")
+    revision_instruction: str = Field(sp.REVISION_INSTRUCTION)
+
+    # More prompts, more parallelism or other chunks never change a finished row.
+    RESUMABLE_FIELDS: ClassVar[tuple[str, ...]] = (
+        "limit",
+        "helpful_limit",
+        "concurrency",
+        "chunk_size",
+    )
+    MODEL_FIELDS: ClassVar[tuple[str, ...]] = ("policy", "critic", "reviser")
+
+    @field_validator("critique_template")
+    @classmethod
+    def _critique_template(cls, value: str) -> str:
+        sp.check_template(value, sp.CRITIQUE_FIELDS, sp.CRITIQUE_REQUIRED, "critique_template")
+        return value
+
+    @field_validator("revision_template")
+    @classmethod
+    def _revision_template(cls, value: str) -> str:
+        sp.check_template(value, sp.REVISION_FIELDS, sp.REVISION_REQUIRED, "revision_template")
+        return value
+
+    @field_validator("articles")
+    @classmethod
+    def _some_articles(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and not value:
+            raise ValueError("articles is empty; list article ids or leave it out for all")
+        return value
+
+    @model_validator(mode="after")
+    def _default_roles(self) -> SLCAISpec:
+        self.reviser = self.reviser or self.policy
+        self.critic = self.critic or self.reviser
+        return self
+
+    def roles(self) -> dict[str, str]:
+        """The model key of each role: policy, critic, reviser."""
+        return {"policy": self.policy, "critic": self.critic, "reviser": self.reviser}
+
+    def templates(self) -> sp.Templates:
+        return sp.Templates(
+            critic_system=self.critic_system,
+            critique_template=self.critique_template,
+            critique_instruction=self.critique_instruction,
+            critique_cot_instruction=self.critique_cot_instruction,
+            reviser_system=self.reviser_system,
+            revision_template=self.revision_template,
+            revision_instruction=self.revision_instruction,
+        )
+
+
+@dataclass
+class _Chain:
+    """One red-team prompt on its way through the rounds."""
+
+    prompt: PromptRecord
+    initial: str = ""
+    current: str = ""
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    last_seed: int = 0
+
+
+def run_sl_cai(spec: SLCAISpec, ctx: RunContext, restart: bool = False) -> dict:
+    """Run (or resume) the stage; return counts ``{"total", "new", "failed", "done"}``.
+
+    ``done`` counts SFT rows, ``new`` the rows added by this call, ``failed``
+    the prompts that failed in this call; ``rejected`` counts red-team prompts
+    whose chain ended in a malformed output (all runs).
+    """
+    roles = spec.roles()
+    for role, key in roles.items():
+        if key not in ctx.config.models:
+            known = ", ".join(ctx.config.models) or "none defined"
+            raise ConfigError(
+                f"stage {spec.name!r} field {role}: model {key!r} is not under models "
+                f"(defined: {known})."
+            )
+    pool = select_articles(ctx.constitution, spec.articles, spec.name)
+    folder = ctx.prepare_stage(spec, restart)
+    harmful = load_prompts(ctx.resolve(spec.prompts), limit=spec.limit)
+    helpful: list[PromptRecord] = []
+    if spec.helpful_ratio > 0:
+        wanted = round(len(harmful) * spec.helpful_ratio / (1 - spec.helpful_ratio))
+        if wanted:
+            limit = min(wanted, spec.helpful_limit or wanted)
+            helpful = load_prompts(ctx.resolve(spec.helpful_prompts), limit=limit)
+    counts = {"total": len(harmful) + len(helpful), "new": 0, "failed": 0}
+    with (
+        JsonlStore(folder / STEPS) as steps,
+        JsonlStore(folder / SFT) as sft,
+        (folder / ERRORS).open("a", encoding="utf-8") as errors,
+    ):
+        run = _Run(spec, ctx, pool, steps, sft, errors, counts)
+        run.repair()
+        todo_help = [p for p in helpful if _sft_key(HELPFULNESS, p.id) not in sft]
+        todo_harm = [p for p in harmful if p.id not in steps]
+        calls = len(todo_help) + len(todo_harm) * (1 + 2 * spec.rounds)
+        if calls:
+            with progress_bar(f"{spec.name} (SL-CAI)", calls, ctx.progress) as bar:
+                run.bar = bar
+                run.helpful(todo_help)
+                for start in range(0, len(todo_harm), spec.chunk_size):
+                    run.chunk(todo_harm[start : start + spec.chunk_size])
+        done = len(sft)
+    rejected = sum(1 for row in read_jsonl(folder / STEPS) if row.get("status") == "failed")
+    write_dataset(folder / SFT, folder / DATASET)
+    return {**counts, "done": done, "rejected": rejected}
+
+
+class _Run:
+    """The state of one call of :func:`run_sl_cai`: stores, models, counters."""
+
+    def __init__(self, spec, ctx, pool, steps, sft, errors, counts) -> None:
+        self.spec: SLCAISpec = spec
+        self.ctx: RunContext = ctx
+        self.pool: list[Article] = pool
+        self.steps: JsonlStore = steps
+        self.sft: JsonlStore = sft
+        self.errors: TextIO = errors
+        self.counts: dict[str, int] = counts
+        self.templates = spec.templates()
+        self.bar = None
+
+    def model(self, role: str) -> ChatModel:
+        return self.ctx.model(self.spec.roles()[role])
+
+    def params(self, max_tokens: int, seed: int) -> GenerateParams:
+        return GenerateParams(
+            max_tokens=max_tokens,
+            temperature=self.spec.temperature,
+            top_p=self.spec.top_p,
+            seed=seed,
+        )
+
+    def seed(self, prompt_id: str, step: str) -> int:
+        return self.ctx.seed_for(self.spec.name, f"{prompt_id}:{step}")
+
+    # -- helpful samples (section 3.1: helpfulness data mixed into the SFT set) ----------------
+    def helpful(self, prompts: list[PromptRecord]) -> None:
+        by_id = {p.id: p for p in prompts}
+        seeds = {p.id: self.seed(p.id, "helpful") for p in prompts}
+        requests = (
+            (
+                p.id,
+                [{"role": "user", "content": p.prompt}],
+                self.params(self.spec.response_max_tokens, seeds[p.id]),
+            )
+            for p in prompts
+        )
+        model = self.model("policy")
+        for pid, result in generate_many(model, requests, self.spec.concurrency):
+            self.bar.advance()
+            if not isinstance(result, Completion):
+                self.fail(pid, "helpful", 0, result)
+            elif not result.text.strip():
+                self.fail(pid, "helpful", 0, "the policy returned an empty answer", result.text)
+            else:
+                prov = self.ctx.provenance(result.model_id, seeds[pid])
+                self.sft.add(_sft_row(HELPFULNESS, by_id[pid], result.text.strip(), [], prov))
+                self.counts["new"] += 1
+
+    # -- red-team chains (section 3.1) ---------------------------------------------------------
+    def chunk(self, prompts: list[PromptRecord]) -> None:
+        chains = {p.id: _Chain(p) for p in prompts}
+        left = {p.id: 1 + 2 * self.spec.rounds for p in prompts}  # calls not yet made
+
+        def drop(pid: str) -> None:
+            self.bar.advance(left[pid])
+            del chains[pid]
+
+        def wave(role: str, make) -> Iterator[tuple[str, Completion | CharterError]]:
+            # Requests are built up front, so handlers may drop chains while results stream in.
+            requests = [(pid, *make(pid, chain)) for pid, chain in chains.items()]
+            for pid, result in generate_many(self.model(role), requests, self.spec.concurrency):
+                left[pid] -= 1
+                self.bar.advance()
+                yield pid, result
+
+        for pid, result in wave("policy", self._initial_request):
+            if isinstance(result, Completion):
+                chains[pid].initial = chains[pid].current = result.text.strip()
+                chains[pid].last_seed = self.seed(pid, "initial")
+            else:
+                self.fail(pid, "initial", 0, result)
+                drop(pid)
+        for r in range(1, self.spec.rounds + 1):
+            for chain in chains.values():
+                article = self.article(chain.prompt.id, r)
+                chain.steps.append(
+                    {
+                        "round": r,
+                        "article_id": article.id,
+                        "article_title": article.title,
+                        "seeds": {
+                            "critique": self.seed(chain.prompt.id, f"{r}:critique"),
+                            "revision": self.seed(chain.prompt.id, f"{r}:revision"),
+                        },
+                    }
+                )
+            for pid, result in wave("critic", self._critique_request):
+                step = chains[pid].steps[-1]
+                if not isinstance(result, Completion):
+                    self.fail(pid, "critique", r, result)
+                    drop(pid)
+                    continue
+                critique, reasoning, problem = sp.parse_critique(
+                    result.text, self.spec.chain_of_thought
+                )
+                step.update(critique=critique, reasoning=reasoning)
+                step["finish_reasons"] = {"critique": result.finish_reason}
+                if problem:
+                    self.reject(chains[pid], "critique", r, problem, result.text)
+                    drop(pid)
+            for pid, result in wave("reviser", self._revision_request):
+                chain, step = chains[pid], chains[pid].steps[-1]
+                if not isinstance(result, Completion):
+                    self.fail(pid, "revision", r, result)
+                    drop(pid)
+                    continue
+                request = self.ctx.constitution.article(step["article_id"]).revision_request
+                revision, problem = sp.parse_revision(result.text, request)
+                step["revision"] = revision
+                step["finish_reasons"]["revision"] = result.finish_reason
+                if problem:
+                    self.reject(chain, "revision", r, problem, result.text)
+                    drop(pid)
+                    continue
+                chain.current, chain.last_seed = revision, step["seeds"]["revision"]
+                if r == self.spec.rounds:
+                    self.finish(chain, result.model_id)
+                    del chains[pid]
+
+    def article(self, prompt_id: str, r: int) -> Article:
+        """One article per round, drawn from the pool by a seed of prompt and round."""
+        return random.Random(self.ctx.seed_for(self.spec.name, f"{prompt_id}:{r}")).choice(
+            self.pool
+        )
+
+    def _initial_request(self, pid: str, chain: _Chain):
+        messages = [{"role": "user", "content": chain.prompt.prompt}]
+        return messages, self.params(self.spec.response_max_tokens, self.seed(pid, "initial"))
+
+    def _critique_request(self, pid: str, chain: _Chain):
+        step = chain.steps[-1]
+        messages = sp.critique_messages(
+            self.templates,
+            self.ctx.constitution.article(step["article_id"]),
+            chain.prompt.prompt,
+            chain.current,
+            self.spec.few_shot,
+            self.spec.chain_of_thought,
+        )
+        return messages, self.params(self.spec.critique_max_tokens, step["seeds"]["critique"])
+
+    def _revision_request(self, pid: str, chain: _Chain):
+        step = chain.steps[-1]
+        messages = sp.revision_messages(
+            self.templates,
+            self.ctx.constitution.article(step["article_id"]),
+            chain.prompt.prompt,
+            chain.current,
+            step["critique"],
+            self.spec.few_shot,
+        )
+        return messages, self.params(self.spec.revision_max_tokens, step["seeds"]["revision"])
+
+    # -- records ------------------------------------------------------------------------------
+    def _steps_row(self, chain: _Chain, model_id: str) -> dict[str, Any]:
+        p = chain.prompt
+        return {
+            "key": p.id,
+            "id": p.id,
+            "prompt": p.prompt,
+            "category": p.category,
+            "kind": p.kind,
+            "initial_response": chain.initial,
+            "chain": chain.steps,
+            "models": {role: self.model(role).model_id for role in ("policy", "critic", "reviser")},
+            "model_keys": self.spec.roles(),
+            "created_at": datetime.now(UTC).isoformat(),
+            # The final text's author and the seed of the call that wrote it.
+            "provenance": self.ctx.provenance(model_id, chain.last_seed),
+        }
+
+    def finish(self, chain: _Chain, model_id: str) -> None:
+        row = {
+            **self._steps_row(chain, model_id),
+            "status": "ok",
+            "final_response": chain.current,
+            "error": None,
+        }
+        self.steps.add(row)
+        self.sft.add(_sft_from_steps(row))
+        self.counts["new"] += 1
+
+    def reject(self, chain: _Chain, step: str, r: int, problem: str, raw: str) -> None:
+        """A malformed output ends the chain for good: recorded in steps and errors."""
+        role = "critic" if step == "critique" else "reviser"
+        error = {"step": step, "round": r, "error": problem, "raw": raw}
+        chain.last_seed = chain.steps[-1]["seeds"][step]  # provenance: the call that failed
+        row = {
+            **self._steps_row(chain, self.model(role).model_id),
+            "status": "failed",
+            "final_response": None,
+            "error": error,
+        }
+        self.steps.add(row)
+        self.fail(chain.prompt.id, step, r, problem, raw)
+
+    def fail(self, pid: str, step: str, r: int, error: object, raw: str | None = None) -> None:
+        self.errors.write(
+            json.dumps(
+                {
+                    "key": pid,
+                    "step": step,
+                    "round": r,
+                    "error": str(error),
+                    "type": type(error).__name__ if isinstance(error, Exception) else "malformed",
+                    "raw": raw,
+                    "at": datetime.now(UTC).isoformat(),
+                },
+                ensure_ascii=False,
+            )
+            + "\n"
+        )
+        self.errors.flush()
+        self.counts["failed"] += 1
+
+    def repair(self) -> None:
+        """Add SFT rows for finished chains whose SFT row a kill cut off."""
+        if not self.steps.path.exists():
+            return
+        for row in read_jsonl(self.steps.path):
+            if row.get("status") == "ok" and _sft_key(HARMLESSNESS, row["id"]) not in self.sft:
+                self.sft.add(_sft_from_steps(row))
+
+
+def _sft_key(source: str, prompt_id: str) -> str:
+    return f"{source}:{prompt_id}"
+
+
+def _sft_row(source: str, p: PromptRecord, answer: str, articles: list[str], prov: dict) -> dict:
+    return {
+        "key": _sft_key(source, p.id),
+        "id": p.id,
+        "source": source,
+        "messages": [
+            {"role": "user", "content": p.prompt},
+            {"role": "assistant", "content": answer},
+        ],
+        "articles": articles,
+        "provenance": prov,
+    }
+
+
+def _sft_from_steps(row: dict) -> dict:
+    p = PromptRecord(id=row["id"], prompt=row["prompt"])
+    articles = [step["article_id"] for step in row["chain"]]
+    return _sft_row(HARMLESSNESS, p, row["final_response"], articles, row["provenance"])
+
+
+def write_dataset(jsonl: Path, folder: Path) -> int:
+    """Write the SFT rows of ``jsonl`` (without ``key``) as a ``datasets`` folder."""
+    rows = [{k: v for k, v in r.items() if k != "key"} for r in read_jsonl(jsonl)]
+    return save_dataset(rows, folder)
