@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from collections.abc import Callable
 import httpx
 import numpy as np
 
+from charter._util.net import free_port
 from charter.backends import EmbedderSpec, GenerateParams, ModelSpec, load_chat_model
 from charter.backends import embedded as emb
 from charter.backends.registry import load_embedder
@@ -167,12 +167,6 @@ def bench_transformers(prompts, max_tokens: int, rounds: int) -> dict:
         "prompts": len(convos),
         "max_tokens": max_tokens,
     }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def bench_openai(prompts, max_tokens: int, rounds: int, concurrency: int = 2) -> dict:

@@ -26,7 +26,6 @@ import itertools
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,6 +37,7 @@ from pathlib import Path
 
 import httpx
 
+from charter._util.net import free_port
 from charter.ledger.checkpoint import LogKey, save_key, verify_checkpoint
 from charter.ledger.entry import Entry, generate_author_key, new_salt, sign_entry
 from charter.ledger.log import Ledger
@@ -85,12 +85,6 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_server(db: Path, key_file: Path, port: int) -> subprocess.Popen:

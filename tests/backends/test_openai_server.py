@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -10,6 +9,7 @@ import time
 import httpx
 import pytest
 
+from charter._util.net import free_port
 from charter.backends import GenerateParams, ModelSpec, generate_many, load_chat_model
 from charter.backends.embedded import policy_model_path
 from charter.errors import ServerError
@@ -22,12 +22,6 @@ QUESTION = [
         "content": "Which of these is a fruit? A) an apple B) a hammer. Answer with the letter.",
     }
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,6 @@ import os
 import pwd
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -32,6 +31,7 @@ from pathlib import Path
 
 import pytest
 
+from charter._util.net import free_port
 from charter.ledger.store import AppendBatch, LedgerStore, StoredEntry, open_store
 
 REPO = Path(__file__).resolve().parents[2]
@@ -139,12 +139,6 @@ def _run(cmd: list, what: str, cwd: Path) -> None:
 
 
 _PG_ENV = {**os.environ, "LC_ALL": "C", "LANG": "C"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
 
 import pytest
 
+from charter._util.net import free_port
 from charter.ledger.checkpoint import LogKey
 from charter.ledger.entry import Entry, generate_author_key, new_salt, public_key_b64, sign_entry
 from charter.ledger.log import Ledger
@@ -64,12 +64,6 @@ def funded(ledger: Ledger) -> Callable[[int], Author]:
         return person
 
     return make
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
