@@ -153,3 +153,45 @@ def test_forged_checkpoint_and_inconsistent_old_checkpoint(exported, tmp_path, a
     other = Ledger.create(str(tmp_path / "o.sqlite"), ORIGIN, LogKey.generate(ORIGIN))
     assert "signature" in verify_export(path, notes, other.verifier).problems[0]
     other.close()
+
+
+@pytest.mark.parametrize("tamper", ["entry byte", "swap rows"])
+def test_tampering_with_the_stored_database_is_detected(tmp_path, author, tamper):
+    """An operator who edits the SQLite file cannot pass an export off as the signed log."""
+    import sqlite3
+
+    db = str(tmp_path / "l.sqlite")
+    with Ledger.create(db, ORIGIN, LogKey.generate(ORIGIN)) as led:
+        led.grant(author[2], 100)
+        for start in range(0, 8, 4):
+            led.append(wishes(author, 4, start=start))
+            led.checkpoint()
+        notes, verifier = led.checkpoints(), led.verifier
+    con = sqlite3.connect(db)
+    if tamper == "entry byte":
+        (data,) = con.execute("SELECT data FROM entries WHERE idx = 5").fetchone()
+        con.execute(
+            "UPDATE entries SET data = ? WHERE idx = 5",
+            (data.replace(b"scenario 5", b"scenario 6"),),
+        )
+    else:
+        rows = con.execute(
+            "SELECT idx, leaf_hash, data FROM entries WHERE idx IN (1, 2)"
+        ).fetchall()
+        con.execute("DELETE FROM entries WHERE idx IN (1, 2)")
+        for (_, leaf, data), (other, _, _) in zip(rows, reversed(rows), strict=True):
+            con.execute(
+                "INSERT INTO entries (idx, leaf_hash, data, timestamp, author_key) "
+                "VALUES (?, ?, ?, '', '')",
+                (other, leaf, data),
+            )
+    con.commit()
+    con.close()
+    with Ledger.open(db) as led:
+        led.export(tmp_path / "e.jsonl")
+    report = verify_export(tmp_path / "e.jsonl", notes, verifier)
+    assert not report.ok
+    if tamper == "entry byte":
+        assert report.first_bad_entry == 5
+    else:
+        assert report.bad_range == (0, 3)
