@@ -56,3 +56,33 @@ def test_unknown_sources(tmp_path):
         load_prompts("builtin:nope")
     with pytest.raises(DatasetError, match="no such prompt file"):
         load_prompts(tmp_path / "missing.jsonl")
+
+
+def test_parquet_and_saved_dataset_inputs(tmp_path):
+    import datasets
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [
+        {"question": f"How do I store solvent {i} safely?", "id": i, "category": "safety"}
+        for i in range(5)
+    ]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "p.parquet")
+    from_parquet = load_prompts(tmp_path / "p.parquet", prompt_field="question", limit=3)
+    assert [p.id for p in from_parquet] == ["0", "1", "2"]
+    assert from_parquet[0].prompt == rows[0]["question"] and from_parquet[0].category == "safety"
+    datasets.Dataset.from_list(rows).save_to_disk(str(tmp_path / "saved"))
+    from_disk = load_prompts(tmp_path / "saved", prompt_field="question")
+    assert [p.prompt for p in from_disk] == [r["question"] for r in rows]
+    with pytest.raises(DatasetError, match=r"p\.parquet\[0\]: field prompt is missing"):
+        load_prompts(tmp_path / "p.parquet")
+    splits = datasets.DatasetDict({"train": datasets.Dataset.from_list(rows)})
+    splits.save_to_disk(str(tmp_path / "splits"))
+    with pytest.raises(DatasetError, match="several splits"):
+        load_prompts(tmp_path / "splits")
+    (tmp_path / "bad.parquet").write_bytes(b"not parquet")
+    with pytest.raises(DatasetError, match="not a readable Parquet file"):
+        load_prompts(tmp_path / "bad.parquet")
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(DatasetError, match="saved with save_to_disk"):
+        load_prompts(tmp_path / "folder")

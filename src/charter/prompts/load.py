@@ -1,4 +1,4 @@
-"""Load prompt sets: ``builtin:redteam``, ``builtin:helpfulness``, JSONL files.
+"""Load prompt sets: ``builtin:redteam``, ``builtin:helpfulness``, JSONL, Parquet, saved datasets.
 
 Each prompt gets a stable id (its own ``id`` field, or a hash of its text),
 because resumable stages key their records by it.
@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from charter.errors import DatasetError
+from charter.errors import DatasetError, missing_extra
 
 BUILTIN = ("redteam", "helpfulness")
 
@@ -37,27 +39,97 @@ def _builtin_path(name: str) -> Path:
     return Path(str(resources.files("charter.prompts") / "data" / f"{name}.jsonl"))
 
 
-def load_prompts(source: str | Path, limit: int | None = None) -> list[PromptRecord]:
+def load_prompts(
+    source: str | Path, limit: int | None = None, prompt_field: str = "prompt"
+) -> list[PromptRecord]:
     """Read a prompt set.
 
     Args:
-        source: ``builtin:redteam``, ``builtin:helpfulness`` or a ``.jsonl`` path
-            whose rows have a ``prompt`` field (and optionally ``id``).
+        source: ``builtin:redteam``, ``builtin:helpfulness``, a ``.jsonl`` or
+            ``.parquet`` file, or a folder written by ``datasets``'
+            ``save_to_disk``, whose rows have a prompt column (and optionally ``id``).
         limit: keep only the first ``limit`` prompts.
+        prompt_field: the column holding the prompt text.
 
     Raises:
-        DatasetError: naming the file, the line and the field.
+        DatasetError: naming the file, the row and the field.
     """
     text = str(source)
     path = (
         _builtin_path(text.removeprefix("builtin:")) if text.startswith("builtin:") else Path(text)
     )
-    if not path.is_file():
-        raise DatasetError(f"{path}: no such prompt file; give a .jsonl path or builtin:redteam.")
-    if path.suffix != ".jsonl":
-        raise DatasetError(f"{path}: prompt files must be JSON Lines (.jsonl).")
     records: list[PromptRecord] = []
     seen: set[str] = set()
+    for where, row in _rows(path):
+        if not isinstance(row.get(prompt_field), str) or not row[prompt_field].strip():
+            raise DatasetError(
+                f"{where}: field {prompt_field} is missing or empty; every row needs a "
+                f"non-empty '{prompt_field}' string."
+            )
+        row = {**row, "prompt": row[prompt_field]}
+        if row.get("id") is None:
+            row["id"] = "p-" + hashlib.sha256(row["prompt"].encode()).hexdigest()[:12]
+        row["id"] = str(row["id"])
+        try:
+            record = PromptRecord.model_validate(row)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = ".".join(str(p) for p in err["loc"])
+            raise DatasetError(f"{where}: field {field}: {err['msg']}.") from None
+        if record.id in seen:
+            raise DatasetError(f"{where}: id {record.id!r} appears twice.")
+        seen.add(record.id)
+        records.append(record)
+        if limit is not None and len(records) >= limit:
+            break
+    if not records:
+        raise DatasetError(f"{path}: holds no prompts.")
+    return records
+
+
+def _rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(where, row)`` for each row of a JSONL file, a Parquet file or a datasets folder."""
+    if path.is_dir():
+        markers = ("dataset_info.json", "state.json", "dataset_dict.json")
+        if not any((path / name).exists() for name in markers):
+            raise DatasetError(f"{path}: a folder must be an HF dataset saved with save_to_disk.")
+        try:
+            import datasets
+        except ImportError:
+            raise missing_extra("datasets", "train") from None
+        try:
+            dataset = datasets.load_from_disk(str(path))
+        except (OSError, ValueError) as exc:
+            raise DatasetError(f"{path}: cannot load it as a saved dataset ({exc}).") from None
+        if isinstance(dataset, datasets.DatasetDict):
+            raise DatasetError(
+                f"{path}: holds several splits ({', '.join(dataset)}); give one split's folder."
+            )
+        for number, row in enumerate(dataset):
+            yield f"{path}[{number}]", row
+        return
+    if not path.is_file():
+        raise DatasetError(
+            f"{path}: no such prompt file; give a .jsonl or .parquet file, a saved dataset "
+            "folder, or builtin:redteam."
+        )
+    if path.suffix == ".parquet":
+        try:
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise missing_extra("pyarrow", "train") from None
+        try:
+            parquet = pq.ParquetFile(path)
+        except Exception as exc:  # pyarrow raises several types for a bad file
+            raise DatasetError(f"{path}: not a readable Parquet file ({exc}).") from None
+        number = 0
+        for batch in parquet.iter_batches(batch_size=1024):  # streamed: any size
+            for row in batch.to_pylist():
+                number += 1
+                yield f"{path}[{number - 1}]", row
+        return
+    if path.suffix != ".jsonl":
+        raise DatasetError(f"{path}: prompt files must be .jsonl or .parquet.")
     with path.open(encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
@@ -68,25 +140,4 @@ def load_prompts(source: str | Path, limit: int | None = None) -> list[PromptRec
                 raise DatasetError(f"{path}:{number}: not valid JSON ({exc.msg}).") from None
             if not isinstance(row, dict):
                 raise DatasetError(f"{path}:{number}: each line must be a JSON object.")
-            if not isinstance(row.get("prompt"), str) or not row["prompt"].strip():
-                raise DatasetError(
-                    f"{path}:{number}: field prompt is missing or empty; every row needs "
-                    "a non-empty 'prompt' string."
-                )
-            if "id" not in row:
-                row["id"] = "p-" + hashlib.sha256(row["prompt"].encode()).hexdigest()[:12]
-            try:
-                record = PromptRecord.model_validate(row)
-            except ValidationError as exc:
-                err = exc.errors()[0]
-                field = ".".join(str(p) for p in err["loc"])
-                raise DatasetError(f"{path}:{number}: field {field}: {err['msg']}.") from None
-            if record.id in seen:
-                raise DatasetError(f"{path}:{number}: id {record.id!r} appears twice.")
-            seen.add(record.id)
-            records.append(record)
-            if limit is not None and len(records) >= limit:
-                break
-    if not records:
-        raise DatasetError(f"{path}: holds no prompts.")
-    return records
+            yield f"{path}:{number}", row
