@@ -29,7 +29,7 @@ from collections.abc import Callable
 import httpx
 import numpy as np
 
-from charter._util.net import free_port
+from charter._util.net import llama_server
 from charter.backends import EmbedderSpec, GenerateParams, ModelSpec, load_chat_model
 from charter.backends import embedded as emb
 from charter.backends.registry import load_embedder
@@ -172,34 +172,7 @@ def bench_transformers(prompts, max_tokens: int, rounds: int) -> dict:
 def bench_openai(prompts, max_tokens: int, rounds: int, concurrency: int = 2) -> dict:
     from charter.backends import generate_many
 
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            str(emb.policy_model_path()),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--n_ctx",
-            "2048",
-            "--model_alias",
-            "smol",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        for _ in range(200):
-            try:
-                if httpx.get(f"{url}/models", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+    with llama_server(emb.policy_model_path(), "smol") as url:
         model = load_chat_model(
             ModelSpec(backend="openai", model="smol", base_url=url, concurrency=concurrency)
         )
@@ -245,9 +218,6 @@ def bench_openai(prompts, max_tokens: int, rounds: int, concurrency: int = 2) ->
             "prompts": len(convos),
             "max_tokens": max_tokens,
         }
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def cold_start(backend: str, model: str) -> float:

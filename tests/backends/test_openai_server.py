@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
-
-import httpx
 import pytest
 
-from charter._util.net import free_port
+from charter._util.net import free_port, llama_server
 from charter.backends import GenerateParams, ModelSpec, generate_many, load_chat_model
 from charter.backends.embedded import policy_model_path
 from charter.errors import ServerError
@@ -26,42 +21,8 @@ QUESTION = [
 
 @pytest.fixture(scope="module")
 def server_url():
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            str(policy_model_path()),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--n_ctx",
-            "2048",
-            "--model_alias",
-            "smol",
-            "--logits_all",
-            "true",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"{url}/models", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail("llama.cpp server did not start")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
+    with llama_server(policy_model_path(), "smol", logits_all=True) as url:
+        yield url
 
 
 def test_generate_and_batch_through_a_real_server(server_url):

@@ -308,10 +308,7 @@ def _preference_row(spec, ctx, p, i, j, a, b, judgement: Judgement, labeler_id: 
     chosen, rejected = (a, b) if first_wins else (b, a)
     return {
         "key": _pair_key(p.id, i, j),
-        "id": p.id,
-        "prompt": p.prompt,
-        "category": p.category,
-        "kind": p.kind,
+        **p.row_fields(),
         "pair": [i, j],
         "chosen": chosen["text"],
         "rejected": rejected["text"],

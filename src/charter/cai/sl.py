@@ -383,10 +383,7 @@ class _Run:
         p = chain.prompt
         return {
             "key": p.id,
-            "id": p.id,
-            "prompt": p.prompt,
-            "category": p.category,
-            "kind": p.kind,
+            **p.row_fields(),
             "initial_response": chain.initial,
             "chain": chain.steps,
             "models": {role: self.model(role).model_id for role in ("policy", "critic", "reviser")},

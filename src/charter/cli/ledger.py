@@ -244,10 +244,6 @@ def export(
             ledger.checkpoint()
         count = ledger.export(out)
         notes = ledger.checkpoints()
-        Path(f"{out}.checkpoints.jsonl").write_text(
-            "".join(json.dumps({"note": n}) + "\n" for n in notes), encoding="utf-8"
-        )
-        Path(f"{out}.verifier").write_text(ledger.verifier + "\n", encoding="utf-8")
     console.print(f"exported {count} entries and {len(notes)} checkpoints to {out}")
 
 
@@ -279,10 +275,11 @@ def verify(
     Names the first bad entry: altered entries exactly, removed or reordered
     entries to within the checkpoints that bound them.
     """
+    from charter.ledger.log import checkpoints_path, verifier_path
     from charter.ledger.verify import verify_export
 
-    checkpoint_file = checkpoint_file or Path(f"{export_file}.checkpoints.jsonl")
-    verifier = verifier or str(Path(f"{export_file}.verifier"))
+    checkpoint_file = checkpoint_file or checkpoints_path(export_file)
+    verifier = verifier or str(verifier_path(export_file))
     if Path(verifier).is_file():
         verifier = Path(verifier).read_text(encoding="utf-8").strip()
     old = old_checkpoint.read_text(encoding="utf-8") if old_checkpoint else None

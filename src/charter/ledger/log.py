@@ -103,10 +103,10 @@ class Ledger:
     def append(self, entries: Sequence[Entry], *, check_clock: bool = True) -> list[int]:
         """Validate and append entries atomically; return their indexes.
 
-        Checks every entry (fields, sizes, fee, signature), that no nonce was
-        used before (in the log or the batch), that each parent exists (in the
-        log or earlier in the batch), and the stake. Any failure raises before
-        anything is written.
+        Checks every entry (fields, sizes, fee, signature) and that each parent
+        exists (in the log or earlier in the batch); the store refuses a reused
+        nonce, a repeated entry or missing stake inside the same transaction.
+        Any failure raises and nothing is written.
 
         Args:
             entries: signed entries, in the order to append them.
@@ -123,7 +123,7 @@ class Ledger:
                 raise type(exc)(f"entry {i}: {exc}") from None
             ids.append(entry.id)
         with self._lock:
-            self._check_batch(entries, ids)
+            self._check_parents(entries, ids)
             debits = self.stake.debits(entries)
             start = self._store.size()
             leaves = [leaf_hash(e.canonical_bytes()) for e in entries]
@@ -147,22 +147,10 @@ class Ledger:
             self._store.append(batch)
             return [s.index for s in stored]
 
-    def _check_batch(self, entries: Sequence[Entry], ids: list[str]) -> None:
-        pairs = [(e.author_key, e.nonce) for e in entries]
-        if len(set(pairs)) != len(pairs):
-            raise EntryError(
-                "two entries in this batch share an author key and nonce; "
-                "every entry needs a fresh nonce."
-            )
-        used = self._store.nonces_used(pairs)
-        if used:
-            raise EntryError(
-                f"nonce {next(iter(used))[1]!r} was already used by this author key "
-                "(a replay); sign the wish again with a fresh nonce."
-            )
-        if len(set(ids)) != len(ids) or any(self._store.index_of(i) is not None for i in ids):
-            raise EntryError("this exact entry is already in the log.")
-        earlier = set()
+    def _check_parents(self, entries: Sequence[Entry], ids: list[str]) -> None:
+        # Nonce replays and repeated entries are refused by the store itself, inside
+        # the append transaction (unique keys); parents are the one rule it cannot see.
+        earlier: set[str] = set()
         for entry, entry_id in zip(entries, ids, strict=True):
             parent = entry.wish.parent
             if parent and parent not in earlier and self._store.index_of(parent) is None:
@@ -246,12 +234,23 @@ class Ledger:
 
     # -- export / import ---------------------------------------------------------------
     def export(self, path: str | Path) -> int:
-        """Write every entry's canonical JSON, one per line, in log order."""
+        """Write all a third party needs to verify the log offline; return the entry count.
+
+        ``path`` gets every entry's canonical JSON, one per line, in log order;
+        :func:`checkpoints_path` every signed checkpoint (one JSON ``{"note"}``
+        per line); :func:`verifier_path` the log's public verifier key.
+        """
+        path = Path(path)
         count = 0
-        with Path(path).open("wb") as out:
+        with path.open("wb") as out:
             for stored in self._store.entries():
                 out.write(stored.data + b"\n")
                 count += 1
+        checkpoints_path(path).write_text(
+            "".join(json.dumps({"note": n}) + "\n" for n in self.checkpoints()),
+            encoding="utf-8",
+        )
+        verifier_path(path).write_text(self.verifier + "\n", encoding="utf-8")
         return count
 
     def import_(self, path: str | Path, batch_size: int = 1000) -> int:
@@ -275,6 +274,16 @@ class Ledger:
         if batch:
             count += len(self.append(batch, check_clock=False))
         return count
+
+
+def checkpoints_path(export: str | Path) -> Path:
+    """Where :meth:`Ledger.export` puts the signed checkpoints beside an export."""
+    return Path(f"{export}.checkpoints.jsonl")
+
+
+def verifier_path(export: str | Path) -> Path:
+    """Where :meth:`Ledger.export` puts the log's verifier key beside an export."""
+    return Path(f"{export}.verifier")
 
 
 def entry_json(entry: Entry, index: int | None = None) -> dict:

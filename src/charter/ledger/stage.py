@@ -156,10 +156,6 @@ def run_ledger(spec: LedgerSpec, ctx: RunContext, restart: bool = False) -> dict
         export = folder / "export.jsonl"
         ledger.export(export)
         notes = ledger.checkpoints()
-        (folder / "export.jsonl.checkpoints.jsonl").write_text(
-            "".join(json.dumps({"note": n}) + "\n" for n in notes), encoding="utf-8"
-        )
-        (folder / "export.jsonl.verifier").write_text(ledger.verifier + "\n", encoding="utf-8")
         report = verify_export(export, notes, ledger.verifier)
         latest = ledger.latest_checkpoint()
         summary = {

@@ -30,6 +30,10 @@ class PromptRecord(BaseModel):
     category: str | None = None
     kind: str | None = None
 
+    def row_fields(self) -> dict[str, str | None]:
+        """The fields every stage copies into its output rows."""
+        return {"id": self.id, "prompt": self.prompt, "category": self.category, "kind": self.kind}
+
 
 def _builtin_path(name: str) -> Path:
     if name not in BUILTIN:

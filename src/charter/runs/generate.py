@@ -105,10 +105,7 @@ def _prompt_messages(spec: GenerateSpec, p: PromptRecord) -> list[dict[str, str]
 def _row(spec: GenerateSpec, ctx: RunContext, p: PromptRecord, result: Completion) -> dict:
     return {
         "key": p.id,
-        "id": p.id,
-        "prompt": p.prompt,
-        "category": p.category,
-        "kind": p.kind,
+        **p.row_fields(),
         "messages": [*_prompt_messages(spec, p), {"role": "assistant", "content": result.text}],
         "response": result.text,
         "finish_reason": result.finish_reason,
