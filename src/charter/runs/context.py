@@ -12,8 +12,11 @@ from charter.backends.base import ChatModel, Embedder
 from charter.backends.registry import load_chat_model, load_embedder
 from charter.constitution import Constitution
 from charter.errors import RunError
-from charter.runs.config import RunConfig, StageSpec
+from charter.runs.config import RunConfig, StageSpec, stage_reference
 from charter.runs.provenance import Provenance, canonical_hash, derive_seed
+
+# Where a training stage writes the merged model that `stage:<name>` references load.
+MODEL_DIR = "model"
 
 
 @dataclass
@@ -36,8 +39,26 @@ class RunContext:
     def model(self, key: str) -> ChatModel:
         """The chat model configured under ``models.<key>`` (loaded on first use)."""
         if key not in self._models:
-            self._models[key] = load_chat_model(self.config.models[key])
+            spec = self.config.models[key]
+            source = stage_reference(spec.model)
+            if source is not None:
+                spec = spec.model_copy(update={"model": str(self.trained_model_dir(source))})
+            self._models[key] = load_chat_model(spec)
         return self._models[key]
+
+    def trained_model_dir(self, stage: str) -> Path:
+        """The model folder a training stage wrote (``<run>/<stage>/model``).
+
+        Raises:
+            RunError: the stage has not finished writing it yet.
+        """
+        folder = self.output_dir / stage / MODEL_DIR
+        if not (folder / "config.json").is_file():
+            raise RunError(
+                f"{folder}: stage {stage!r} has not written its trained model yet; "
+                "run the config from the start (finished stages are skipped)."
+            )
+        return folder
 
     def embedder(self) -> Embedder:
         if self._embedder is None:
@@ -72,7 +93,18 @@ class RunContext:
             },
             "constitution_hash": self.constitution.hash,
             "seed": self.config.seed,
+            # A model trained earlier in the run is identified by its stage's settings,
+            # so retraining it with other settings invalidates the rows made with it.
+            "trained_by": {
+                source: self._fingerprint_hash(source)
+                for k in stage.model_keys()
+                if (source := stage_reference(self.config.models[k].model)) is not None
+            },
         }
+
+    def _fingerprint_hash(self, stage: str) -> str | None:
+        meta = self.output_dir / stage / "stage.json"
+        return json.loads(meta.read_text()).get("fingerprint_hash") if meta.exists() else None
 
     def prepare_stage(self, stage: StageSpec, restart: bool) -> Path:
         """The stage's folder; refuse to mix rows made with different settings.
