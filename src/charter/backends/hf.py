@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from charter.backends.base import Completion, GenerateParams, Message, check_messages
+from charter.backends.microbatch import MicroBatcher
 from charter.errors import BackendError, ModelNotFoundError, missing_extra
 
 
@@ -59,9 +60,12 @@ class TransformersChatModel:
         gguf_file: the GGUF file name inside ``path`` (alternative to a file path).
         model_id: the id recorded in provenance (default: the path).
         threads: torch intra-op threads (None keeps torch's default).
+        device: ``auto`` (CUDA when present, else CPU), ``cpu``, ``cuda``, ``cuda:1``...
+        dtype: ``auto`` (bfloat16 on a GPU that supports it, else float32) or a torch dtype name.
+        batch_size: above 1, concurrent requests are micro-batched into one padded
+            ``generate`` call (:mod:`charter.backends.microbatch`): much faster on a
+            GPU, but sampled text then depends on which requests shared a batch.
     """
-
-    max_concurrency = 1
 
     def __init__(
         self,
@@ -69,14 +73,28 @@ class TransformersChatModel:
         gguf_file: str | None = None,
         model_id: str | None = None,
         threads: int | None = None,
+        device: str = "auto",
+        dtype: str = "auto",
+        batch_size: int = 1,
     ) -> None:
         import torch
 
         if threads:
             torch.set_num_threads(threads)
-        self.model, self.tokenizer = load_hf(path, gguf_file)
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        if dtype == "auto":
+            gpu_bf16 = device.startswith("cuda") and torch.cuda.is_bf16_supported()
+            dtype = "bfloat16" if gpu_bf16 else "float32"
+        self.model, self.tokenizer = load_hf(path, gguf_file, dtype=dtype)
+        self.model.to(device)
+        self.device = device
+        # Left padding keeps every prompt's last token at the end, where generation starts.
+        self.tokenizer.padding_side = "left"
         self.model_id = model_id or f"transformers:{path}"
         self._torch = torch
+        self.max_concurrency = batch_size
+        self._batcher = MicroBatcher(self.generate_batch, batch_size) if batch_size > 1 else None
 
     def _prompt_ids(self, messages: Sequence[Message]):
         ids = self.tokenizer.apply_chat_template(
@@ -85,11 +103,27 @@ class TransformersChatModel:
             return_tensors="pt",
             return_dict=True,
         )
-        return ids["input_ids"]
+        return ids["input_ids"].to(self.device)
 
     def generate(self, messages: Sequence[Message], params: GenerateParams) -> Completion:
+        if self._batcher is not None:
+            return self._batcher.submit(check_messages(messages), params)
+        return self.generate_batch([messages], params)[0]
+
+    def generate_batch(
+        self, conversations: Sequence[Sequence[Message]], params: GenerateParams
+    ) -> list[Completion]:
+        """Generate for several conversations in one padded call, under one seed."""
         torch = self._torch
-        input_ids = self._prompt_ids(messages)
+        texts = [
+            self.tokenizer.apply_chat_template(
+                check_messages(m), add_generation_prompt=True, tokenize=False
+            )
+            for m in conversations
+        ]
+        batch = self.tokenizer(
+            texts, return_tensors="pt", padding=True, add_special_tokens=False
+        ).to(self.device)
         if params.seed is not None:
             torch.manual_seed(params.seed)
         sample = params.temperature > 0
@@ -104,19 +138,30 @@ class TransformersChatModel:
             gen_kwargs["stop_strings"] = list(params.stop)
             gen_kwargs["tokenizer"] = self.tokenizer
         with torch.inference_mode():
-            output = self.model.generate(
-                input_ids, attention_mask=torch.ones_like(input_ids), **gen_kwargs
-            )
-        new = output[0, input_ids.shape[1] :]
+            output = self.model.generate(**batch, **gen_kwargs)
+        width = batch["input_ids"].shape[1]
+        prompt_lengths = batch["attention_mask"].sum(dim=1).tolist()
+        return [
+            self._completion(output[i, width:].tolist(), int(prompt_lengths[i]), params)
+            for i in range(len(texts))
+        ]
+
+    def _completion(self, new: list[int], prompt_tokens: int, params: GenerateParams) -> Completion:
+        eos, pad = self.tokenizer.eos_token_id, self.tokenizer.pad_token_id
+        # In a batch, rows that finish early are padded (pad may equal eos): cut at the first eos.
+        finished = eos in new
+        if finished:
+            new = new[: new.index(eos) + 1]
+        while new and pad != eos and new[-1] == pad:
+            new.pop()
         text = self.tokenizer.decode(new, skip_special_tokens=True)
         for stop in params.stop:
             text = text.split(stop, 1)[0]
-        finished = bool(len(new)) and int(new[-1]) == self.tokenizer.eos_token_id
         return Completion(
             text=text.strip(),
             model_id=self.model_id,
             finish_reason="stop" if finished or len(new) < params.max_tokens else "length",
-            prompt_tokens=int(input_ids.shape[1]),
+            prompt_tokens=prompt_tokens,
             completion_tokens=len(new),
         )
 
@@ -130,7 +175,7 @@ class TransformersChatModel:
         with torch.inference_mode():
             for choice in choices:
                 ids = self.tokenizer(choice, add_special_tokens=False, return_tensors="pt")
-                choice_ids = ids["input_ids"][0]
+                choice_ids = ids["input_ids"][0].to(self.device)
                 if len(choice_ids) == 0:
                     out.append(-math.inf)
                     continue

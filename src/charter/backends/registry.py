@@ -41,6 +41,11 @@ class ModelSpec(BaseModel):
         "reproducible", description="llama_cpp KV reuse: results independent of history, or fast"
     )
     gguf_file: str | None = Field(None, description="GGUF file inside `model` (transformers)")
+    device: str = Field("auto", description="transformers: auto (CUDA if present) | cpu | cuda")
+    dtype: str = Field("auto", description="transformers: auto (bf16 on GPU) | float32 | ...")
+    batch_size: int = Field(
+        1, ge=1, description="transformers: micro-batch concurrent requests (not reproducible)"
+    )
 
 
 class EmbedderSpec(BaseModel):
@@ -97,6 +102,9 @@ def load_chat_model(spec: ModelSpec) -> ChatModel:
             gguf_file=spec.gguf_file,
             threads=spec.threads,
             model_id=f"transformers:{_embedded_id(name)}" if name else None,
+            device=spec.device,
+            dtype=spec.dtype,
+            batch_size=spec.batch_size,
         )
     if spec.backend == "openai":
         from charter.backends.openai_compat import OpenAIChatModel
