@@ -49,9 +49,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from charter._util.progress import progress_bar
 from charter.backends.base import Completion, GenerateParams
@@ -88,7 +88,19 @@ class LabelSpec(StageSpec):
     MODEL_FIELDS: ClassVar[tuple[str, ...]] = ("policy", "labeler")
 
     policy: str = Field(description="a key under `models`: the model that samples responses")
-    labeler: str = Field(description="a key under `models`: the feedback model")
+    labeler: str | None = Field(
+        None, description="a key under `models`: the feedback model (or the wish-reward judge)"
+    )
+    labeler_kind: Literal["constitution", "wish_reward"] = Field(
+        "constitution",
+        description="label by the constitution, or by the wish-sampled reward over a ledger",
+    )
+    wishes: str = Field(
+        "builtin:sample", description="wish_reward: ledger, export or builtin:sample"
+    )
+    wish_reward: dict[str, Any] = Field(
+        default_factory=dict, description="wish_reward: scorer, k, transform, relevance_top, tau..."
+    )
     prompts: str = Field("builtin:redteam", description="builtin:<set> or a .jsonl path")
     limit: int | None = Field(None, ge=1, description="only the first N prompts")
     samples: int = Field(2, ge=2, description="responses sampled per prompt")
@@ -118,6 +130,12 @@ class LabelSpec(StageSpec):
 
     # Raising `limit` only adds prompts; the others do not change finished rows.
     RESUMABLE_FIELDS: ClassVar[tuple[str, ...]] = ("limit", "concurrency", "dataset")
+
+    @model_validator(mode="after")
+    def _labeler_needed(self) -> LabelSpec:
+        if self.labeler is None and self.labeler_kind == "constitution":
+            raise ValueError("labeler is required (a key under `models`: the feedback model)")
+        return self
 
     @field_validator("temperatures")
     @classmethod
@@ -172,6 +190,11 @@ def run_labels(
     """
     # Model keys were checked when the config loaded (StageSpec.MODEL_FIELDS).
     pool = article_pool(spec, ctx.constitution)
+    if labeler is None and spec.labeler_kind == "wish_reward":
+        from charter.collective.labeler import stage_labeler
+
+        # The copied context records the wish set's checkpoint in every row's provenance.
+        labeler, ctx = stage_labeler(spec, ctx)
     folder = ctx.prepare_stage(spec, restart)
     prompts = load_prompts(ctx.resolve(spec.prompts), limit=spec.limit)
     pairs = pair_indices(spec.samples, spec.pairing)
@@ -290,7 +313,9 @@ def _label(spec, ctx, pool, jobs, labeler, preferences: JsonlStore, errors, coun
     keyed = ((_pair_key(job[0].id, job[1], job[2]), job) for job in jobs)
     by_key = {_pair_key(job[0].id, job[1], job[2]): job for job in jobs}
     limit = getattr(labeler, "max_concurrency", 1)
-    with progress_bar(f"{spec.name}: label ({spec.labeler})", len(jobs), ctx.progress) as bar:
+    with progress_bar(
+        f"{spec.name}: label ({spec.labeler or spec.labeler_kind})", len(jobs), ctx.progress
+    ) as bar:
         for key, result in map_concurrent(judge, keyed, spec.concurrency, limit):
             p, i, j, a, b = by_key[key]
             seed = seed_of(p, i, j)

@@ -321,3 +321,9 @@ def show(
             f"[bold]{row['index']}[/bold] {row['id'][:12]}  {row['wish']['scenario'][:70]!s}",
             highlight=False,
         )
+
+
+# `charter ledger votes ...` lives in its own module.
+from charter.cli import votes as _votes  # noqa: E402
+
+app.add_typer(_votes.app, name="votes")

@@ -12,6 +12,7 @@ import typer
 
 import charter
 from charter.cli import constitution, ledger, models
+from charter.cli import reward as reward_cli
 from charter.cli.run import run
 from charter.cli.serve import serve
 from charter.errors import CharterError
@@ -25,6 +26,7 @@ app = typer.Typer(
 app.add_typer(constitution.app, name="constitution")
 app.add_typer(models.app, name="models")
 app.add_typer(ledger.app, name="ledger")
+app.add_typer(reward_cli.app, name="reward")
 app.command()(run)
 app.command()(serve)
 

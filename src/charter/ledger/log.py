@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -94,6 +94,20 @@ class Ledger:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @property
+    def store(self):
+        """The store under the ledger (companion logs, such as votes, share it)."""
+        return self._store
+
+    @property
+    def key(self) -> LogKey | None:
+        """The log key, when the ledger was opened with one (needed to sign)."""
+        return self._key
+
+    def entries(self, start: int = 0, stop: int | None = None) -> Iterator[Entry]:
+        """Entries ``start`` to ``stop`` (default: the end), in log order."""
+        return iter(self._store.entries(start, self.size if stop is None else stop))
 
     # -- writing -----------------------------------------------------------------------
     @property

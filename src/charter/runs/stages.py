@@ -16,6 +16,7 @@ from charter.runs.config import StageSpec
 _KINDS = {
     "generate": "charter.runs.generate:GenerateSpec:run_generate",
     "ledger": "charter.ledger.stage:LedgerSpec:run_ledger",
+    "ledger_votes": "charter.ledger.votes_stage:VotesSpec:run_votes",
     "sl_cai": "charter.cai.sl:SLCAISpec:run_sl_cai",
     "rl_cai_labels": "charter.cai.labels:LabelSpec:run_labels",
 }

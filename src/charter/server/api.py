@@ -204,3 +204,9 @@ def log_key(request: Request) -> JSONResponse:
     """The log's origin and verifier key: the only thing a verifier needs to trust."""
     ledger = _service(request).ledger
     return JSONResponse({"origin": ledger.origin, "verifier": ledger.verifier})
+
+
+# The votes endpoints share this router (and its /api/v1 prefix) from their own module.
+from charter.server import votes_api  # noqa: E402
+
+router.include_router(votes_api.router)

@@ -1,5 +1,8 @@
 """HTML pages of the wish service: submit, browse and search, one entry with its proof.
 
+Each wish, in the list and on its page, shows its vote tally with endorse/oppose
+buttons; ``static/votes.js`` signs the votes in the browser.
+
 Rendered with Jinja2 with autoescaping on for every template, so all user text
 (wishes, tags, the search query) reaches the page as text, never markup. The
 pages carry no inline script; ``static/charter.js`` signs wishes in the browser
@@ -18,6 +21,7 @@ import jinja2
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
+from charter.ledger.votes import Tally
 from charter.server.service import WishService
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
@@ -97,12 +101,14 @@ def wishes_page(
     size = service.config.page_size
     # One extra row tells whether a next page exists without counting the matches.
     rows = service.ledger.search(q, limit=size + 1, offset=offset)
+    counts = service.votes.tallies([entry.id for _, entry in rows[:size]])
     html = render(
         service,
         request.scope.get("root_path", ""),
         "wishes.html",
         q=q,
         items=rows[:size],
+        tallies={entry.id: counts.get(entry.id, Tally()) for _, entry in rows[:size]},
         offset=offset,
         has_more=len(rows) > size,
         prev_query=urlencode({"q": q, "offset": max(0, offset - size)}),
@@ -128,5 +134,6 @@ def entry_page(request: Request, entry_id: str) -> HTMLResponse:
         entry=entry,
         entry_id=entry_id,
         index=index,
+        tally=service.votes.tally(entry_id),
     )
     return HTMLResponse(html)

@@ -9,7 +9,9 @@ a server:
   submits to this server process, so people can try the service without an
   operator granting credits (``charter ledger grant`` is the normal way);
 - a checkpoint that is never behind: :meth:`WishService.checkpoint` signs a new
-  one when the log grew since the last (C2SP tlog-checkpoint).
+  one when the log grew since the last (C2SP tlog-checkpoint);
+- votes on wishes (:mod:`charter.ledger.votelog`): free of stake, verified
+  before the voter key's own rate limit is charged, then appended to the vote log.
 
 A wish is acknowledged only after :meth:`Ledger.append` returned, i.e. after
 its store transaction committed, so an acknowledged wish survives a crash.
@@ -24,6 +26,8 @@ from dataclasses import dataclass
 from charter.errors import ConfigError, LedgerError
 from charter.ledger.entry import Entry, validate_entry
 from charter.ledger.log import Ledger
+from charter.ledger.votelog import VoteLog, VoteReceipt
+from charter.ledger.votes import Vote, check_vote
 from charter.server.commit import GroupCommit
 from charter.server.ratelimit import RateLimit, RateLimiter, check
 
@@ -35,6 +39,7 @@ class ServerConfig:
     rate_per_minute: float | None = 30  # wishes a minute per author key (None: no limit)
     ip_rate_per_minute: float | None = 60  # wishes a minute per client IP (None: no limit)
     read_rate_per_minute: float | None = 1200  # other requests a minute per IP (None: no limit)
+    vote_rate_per_minute: float | None = 120  # votes a minute per voter key (None: no limit)
     grant_new_keys: int = 0  # credits a key gets with its first wish here (demos; 0: off)
     max_body_bytes: int = 64 * 1024  # largest accepted request body; entries are far smaller
     page_size: int = 20  # wishes per page on /wishes
@@ -67,6 +72,8 @@ class WishService:
         self._grant_lock = threading.Lock()
         self._granted: set[str] = set()
         self._commits = GroupCommit(ledger.append)
+        self.vote_limiter = _limiter(self.config.vote_rate_per_minute)
+        self.votes = VoteLog.for_ledger(ledger)
 
     def submit(self, entry: Entry) -> int:
         """Append one signed wish; return its index once it is durable.
@@ -85,6 +92,22 @@ class WishService:
         check(self.key_limiter, entry.author_key, "author key")
         self._grant_once(entry.author_key)
         return self._commits.append(entry)
+
+    def submit_vote(self, vote: Vote) -> VoteReceipt:
+        """Append one signed vote; return where it went once it is durable.
+
+        Votes cost no stake; the voter key's rate limit (and the per-IP limit on
+        every POST) is what bounds them. As for wishes, the signature is checked
+        before the key's allowance is charged.
+
+        Raises:
+            SignatureError: the vote's signature does not verify.
+            RateLimited: the voter key is over its rate.
+            EntryError: unknown wish, replayed nonce, or not newer than the vote in force.
+        """
+        check_vote(vote, self.ledger.origin, self.votes.max_clock_skew_s)
+        check(self.vote_limiter, vote.voter_key, "voter key")
+        return self.votes.append([vote])[0]
 
     def _grant_once(self, key: str) -> None:
         if not self.config.grant_new_keys:

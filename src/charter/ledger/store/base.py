@@ -13,6 +13,8 @@ rebuilding anything:
 - the nonces already used per author key (replay protection);
 - credit accounts, debited for fee and burn (:mod:`charter.ledger.stake`);
 - signed checkpoints (C2SP tlog-checkpoint notes) and a few metadata strings.
+- the vote log: endorse/oppose votes on wishes in an RFC 6962 log of their own
+  (:mod:`charter.ledger.store.votes`, implemented by both backends).
 
 Every :meth:`LedgerStore.append` is one transaction: entries, nodes, nonces and
 debits are written together or not at all. An acknowledged append is durable

@@ -40,6 +40,7 @@ from charter.ledger.store.base import (
     shortfall,
     total_debits,
 )
+from charter.ledger.store.postgres_votes import VOTE_SCHEMA, PostgresVotes
 
 SCHEMA_VERSION = "1"
 _SCHEMA_KEY = "store.schema"
@@ -75,7 +76,7 @@ def redact(url: str) -> str:
     return url.replace(f":{parts.password}@", ":***@", 1)
 
 
-class PostgresStore:
+class PostgresStore(PostgresVotes):
     """A ledger store in a PostgreSQL database.
 
     Safe to share between threads (calls are serialised on one connection) and
@@ -99,7 +100,8 @@ class PostgresStore:
         try:
             with self._errors("creating the tables"), self._conn.transaction():
                 self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-                for statement in _SCHEMA:
+                # The vote tables are additive (CREATE IF NOT EXISTS): older stores gain them.
+                for statement in _SCHEMA + VOTE_SCHEMA:
                     self._conn.execute(statement)
                 self._check_schema()
         except LedgerError:

@@ -13,6 +13,8 @@ Layout (see :mod:`charter.ledger.store.base` for what each part is for):
 ``accounts`` (``CHECK (balance >= 0)``), ``checkpoints``, ``meta``, and
 ``search``, the lower-cased text of each entry, filled in on the first search
 after an append so that appending never pays for parsing JSON.
+The vote log's tables (``votes``, ``vote_nodes``, ``vote_current``,
+``vote_checkpoints``) come from :mod:`charter.ledger.store.sqlite_votes`.
 
 Usage::
 
@@ -42,6 +44,7 @@ from charter.ledger.store.base import (
     shortfall,
     total_debits,
 )
+from charter.ledger.store.sqlite_votes import VOTE_SCHEMA, SqliteVotes
 
 SCHEMA_VERSION = "1"
 _SCHEMA_KEY = "store.schema"  # meta name, namespaced away from the Ledger's own meta
@@ -73,7 +76,7 @@ CREATE TABLE IF NOT EXISTS search (idx INTEGER PRIMARY KEY, text TEXT NOT NULL);
 _ENTRY_COLUMNS = "idx, leaf_hash, data, timestamp, author_key"
 
 
-class SqliteStore:
+class SqliteStore(SqliteVotes):
     """A ledger store in one SQLite file (created with its folder if missing).
 
     Safe to share between threads (calls are serialised) and between processes
@@ -104,7 +107,8 @@ class SqliteStore:
             self._db.execute("PRAGMA synchronous = FULL")
             self._db.execute("PRAGMA cache_size = -32768")  # 32 MiB: batched appends of 100k rows
             with self._write():
-                for statement in _SCHEMA.split(";"):
+                # The vote tables are additive (CREATE IF NOT EXISTS): older stores gain them.
+                for statement in (_SCHEMA + VOTE_SCHEMA).split(";"):
                     if statement.strip():
                         self._db.execute(statement)
                 self._check_schema()

@@ -249,7 +249,7 @@ const Charter = (() => {
   }
 
   // The ledger functions too, so one name reaches everything (handy in the console).
-  return { ...CharterLedger, start, commitAuthor, backup };
+  return { ...CharterLedger, start, commitAuthor, backup, loadOrCreateKey };
 })();
 
 document.addEventListener("DOMContentLoaded", Charter.start);
