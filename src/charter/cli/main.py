@@ -11,6 +11,7 @@ import sys
 import typer
 
 import charter
+from charter.cli import collective as collective_cli
 from charter.cli import constitution, ledger, models
 from charter.cli import reward as reward_cli
 from charter.cli.run import run
@@ -27,6 +28,7 @@ app.add_typer(constitution.app, name="constitution")
 app.add_typer(models.app, name="models")
 app.add_typer(ledger.app, name="ledger")
 app.add_typer(reward_cli.app, name="reward")
+app.add_typer(collective_cli.app, name="collective")
 app.command()(run)
 app.command()(serve)
 

@@ -19,6 +19,7 @@ _KINDS = {
     "ledger_votes": "charter.ledger.votes_stage:VotesSpec:run_votes",
     "sl_cai": "charter.cai.sl:SLCAISpec:run_sl_cai",
     "rl_cai_labels": "charter.cai.labels:LabelSpec:run_labels",
+    "collective": "charter.collective.stage:CollectiveSpec:run_collective",
 }
 STAGE_KINDS = tuple(sorted(_KINDS))
 

@@ -1,0 +1,158 @@
+"""The ``collective`` run stage: analyse a wish ledger and write the HTML report.
+
+Add it to a config after the stage that builds the ledger::
+
+    - name: collective
+      kind: collective
+      ledger: "stage:wish_ledger"   # or a ledger file, an export, or builtin:sample
+      judge: feedback               # a key under `models`; omit for embeddings only
+      judge_limit: 12
+      reconstruction_limit: 4
+      draft_articles: 3
+
+Outputs in ``<run>/<stage>/``: ``report.html`` (one self-contained page),
+``results.json`` (every figure in the page), ``rubric.jsonl``,
+``reconstruction.jsonl`` and ``drafts.jsonl`` (model rows, keyed, each with
+provenance), ``errors.jsonl``, ``drafted_constitution.yaml`` and
+``draft_citations.json`` (the drafted articles' sources with Merkle inclusion
+proofs). Resumable: model rows already stored are not asked again.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from charter.collective.analysis import AnalysisOptions, analyze
+from charter.collective.fidelity import COVERAGE_THRESHOLD
+from charter.collective.report import write_report
+from charter.collective.wishes import SAMPLE, WishSet, load_wishes
+from charter.errors import ConfigError, RunError
+from charter.runs.config import STAGE_PREFIX, StageSpec
+from charter.runs.context import RunContext
+
+REPORT = "report.html"
+
+
+class CollectiveSpec(StageSpec):
+    """Collective analysis of a wish ledger, with an HTML report."""
+
+    kind: Literal["collective"] = "collective"
+    MODEL_FIELDS: ClassVar[tuple[str, ...]] = ("judge",)
+
+    ledger: str = Field(
+        SAMPLE, description="stage:<ledger stage>, a ledger file/URL, an export, or builtin:sample"
+    )
+    judge: str | None = Field(
+        None,
+        description="a key under `models` (rubric, reconstruction, "
+        "drafting); none: embedding measures only",
+    )
+    votes: str | None = Field(None, description="votes: 'ledger' (the ledger's own) or a path")
+    transform: Literal["linear", "sqrt", "log1p", "capped"] = Field(
+        "sqrt", description="stake -> influence (charter.collective.weights)"
+    )
+    judge_limit: int = Field(24, ge=0, description="wishes scored by the rubric judge")
+    reconstruction_limit: int = Field(8, ge=0, description="wishes in the reconstruction test")
+    reconstruction_articles: int = Field(3, ge=1, description="articles the judge is shown")
+    draft: bool = Field(True, description="draft a constitution from the opinion groups")
+    draft_articles: int = Field(6, ge=1, description="most articles drafted")
+    k_min: int = Field(2, ge=2, description="fewest opinion groups tried")
+    k_max: int = Field(8, ge=2, description="most opinion groups tried")
+    coverage_threshold: float = Field(
+        COVERAGE_THRESHOLD, ge=-1, le=1, description="best-article cosine below it: uncovered"
+    )
+
+    RESUMABLE_FIELDS: ClassVar[tuple[str, ...]] = (
+        "judge_limit",
+        "reconstruction_limit",
+        "draft_articles",
+    )
+
+    def options(self, seed: int) -> AnalysisOptions:
+        if self.k_max < self.k_min:
+            raise ConfigError(f"stage {self.name!r}: k_max must be at least k_min.")
+        return AnalysisOptions(
+            transform=self.transform,
+            k_min=self.k_min,
+            k_max=self.k_max,
+            judge_limit=self.judge_limit if self.judge else 0,
+            reconstruction_limit=self.reconstruction_limit if self.judge else 0,
+            reconstruction_articles=self.reconstruction_articles,
+            draft=self.draft and self.judge is not None,
+            draft_articles=self.draft_articles,
+            coverage_threshold=self.coverage_threshold,
+            seed=seed,
+        )
+
+
+def ledger_location(spec: CollectiveSpec, ctx: RunContext) -> str:
+    """Where the wishes come from: a ledger stage's database, a path, or the sample."""
+    if spec.ledger.startswith(STAGE_PREFIX):
+        stage = spec.ledger.removeprefix(STAGE_PREFIX)
+        path = ctx.output_dir / stage / "ledger.sqlite"
+        if not path.is_file():
+            raise RunError(
+                f"{path}: stage {stage!r} has not built its ledger yet; put it before "
+                f"{spec.name!r} in `stages` and run the config from the start."
+            )
+        return str(path)
+    if spec.ledger == SAMPLE or spec.ledger.startswith(("postgresql://", "postgres://")):
+        return spec.ledger
+    return ctx.resolve(spec.ledger)
+
+
+def load_vote_matrix(source: str | None, ledger: str, wishes: WishSet):
+    """The (wishes, voters) vote matrix, or None when no votes are asked for or found."""
+    if source is None:
+        return None
+    from charter.ledger.votes import load_votes, vote_matrix
+
+    location = ledger if source == "ledger" else source
+    if location == SAMPLE:
+        return None
+    matrix, _ = vote_matrix(load_votes(location), [r.entry_id for r in wishes.records])
+    return matrix.T if matrix.size else None
+
+
+def run_collective(spec: CollectiveSpec, ctx: RunContext, restart: bool = False) -> dict:
+    """Run the analysis and write the report; return counts and the headline figures."""
+    options = spec.options(ctx.config.seed)
+    folder: Path = ctx.prepare_stage(spec, restart)
+    location = ledger_location(spec, ctx)
+    wishes = load_wishes(location)
+    if ctx.ledger_checkpoint is None:
+        ctx.ledger_checkpoint = wishes.checkpoint_id
+    judge = ctx.model(spec.judge) if spec.judge else None
+    results = analyze(
+        wishes,
+        folder,
+        ctx.embedder(),
+        ctx.constitution,
+        options,
+        provenance=ctx.provenance,
+        seed_for=lambda key: ctx.seed_for(spec.name, key),
+        judge=judge,
+        votes=load_vote_matrix(spec.votes, location, wishes),
+        progress=ctx.progress,
+    )
+    write_report(results, folder / REPORT)
+    rec = results["fidelity"].get("reconstruction")
+    return {
+        "total": wishes.size,
+        "done": wishes.size,
+        "new": 0,
+        "failed": _count_lines(folder / "errors.jsonl"),
+        "groups": results["groups"]["k"],
+        "collective_similarity": round(results["fidelity"]["collective_similarity"], 4),
+        "covered_share": round(results["fidelity"]["coverage"]["covered_share"], 4),
+        "reconstruction_accuracy": rec["overall"]["accuracy"] if rec else None,
+        "drafted_articles": len((results.get("draft") or {}).get("articles", [])),
+        "report": str(folder / REPORT),
+    }
+
+
+def _count_lines(path: Path) -> int:
+    return sum(1 for _ in path.open(encoding="utf-8")) if path.exists() else 0
