@@ -19,6 +19,10 @@ _KINDS = {
     "ledger_votes": "charter.ledger.votes_stage:VotesSpec:run_votes",
     "sl_cai": "charter.cai.sl:SLCAISpec:run_sl_cai",
     "rl_cai_labels": "charter.cai.labels:LabelSpec:run_labels",
+    "train_sft": "charter.train.stage:SFTStageSpec:run_train",
+    "train_reward": "charter.train.stage:RewardStageSpec:run_train",
+    "train_dpo": "charter.train.stage:DPOStageSpec:run_train",
+    "train_grpo": "charter.train.stage:GRPOStageSpec:run_train",
     "collective": "charter.collective.stage:CollectiveSpec:run_collective",
 }
 STAGE_KINDS = tuple(sorted(_KINDS))
