@@ -13,8 +13,10 @@ import typer
 import charter
 from charter.cli import collective as collective_cli
 from charter.cli import constitution, ledger, models
+from charter.cli import eval as eval_cli
 from charter.cli import reward as reward_cli
 from charter.cli import train as train_cli
+from charter.cli.report import report
 from charter.cli.run import run
 from charter.cli.serve import serve
 from charter.errors import CharterError
@@ -30,9 +32,11 @@ app.add_typer(models.app, name="models")
 app.add_typer(ledger.app, name="ledger")
 app.add_typer(reward_cli.app, name="reward")
 app.add_typer(collective_cli.app, name="collective")
+app.add_typer(eval_cli.app, name="eval")
 app.add_typer(train_cli.app, name="train")
 app.command()(run)
 app.command()(serve)
+app.command()(report)
 
 _state = {"debug": False}
 

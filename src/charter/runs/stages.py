@@ -24,6 +24,7 @@ _KINDS = {
     "train_dpo": "charter.train.stage:DPOStageSpec:run_train",
     "train_grpo": "charter.train.stage:GRPOStageSpec:run_train",
     "collective": "charter.collective.stage:CollectiveSpec:run_collective",
+    "eval": "charter.evals.stage:EvalSpec:run_eval",
 }
 STAGE_KINDS = tuple(sorted(_KINDS))
 

@@ -1,0 +1,93 @@
+"""Bradley-Terry and Elo: known strengths are recovered; intervals cover them and reproduce."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+
+from charter.evals.elo import (
+    ELO_PER_NAT,
+    Comparison,
+    elo_with_intervals,
+    fit_bradley_terry,
+    to_elo,
+    win_probability,
+)
+from charter.evals.stats import percentile_interval, wilson_interval
+
+TRUE = {"base": 0.0, "sl": 0.8, "rl": -0.6, "other": 1.5}
+
+
+def synthetic(n_prompts: int, seed: int = 1, soft: bool = False) -> list[Comparison]:
+    """Every pair judged on every prompt; outcomes drawn from the true Bradley-Terry model."""
+    rng = random.Random(seed)
+    models = list(TRUE)
+    out = []
+    for k in range(n_prompts):
+        for i, a in enumerate(models):
+            for b in models[i + 1 :]:
+                p = 1.0 / (1.0 + math.exp(TRUE[b] - TRUE[a]))
+                out.append(Comparison(f"p{k}", a, b, p if soft else float(rng.random() < p)))
+    return out
+
+
+def test_mm_recovers_known_strengths_from_hard_outcomes():
+    theta = fit_bradley_terry(list(TRUE), synthetic(1500), prior=0.0)
+    for model, value in TRUE.items():
+        assert theta[model] == pytest.approx(value, abs=0.08), model
+
+
+def test_soft_outcomes_recover_strengths_exactly():
+    theta = fit_bradley_terry(list(TRUE), synthetic(3, soft=True), prior=0.0)
+    for model, value in TRUE.items():
+        assert theta[model] == pytest.approx(value, abs=1e-6)
+
+
+def test_elo_scale_anchor_and_win_probability():
+    elo = to_elo(fit_bradley_terry(list(TRUE), synthetic(3, soft=True), prior=0.0))
+    assert elo["base"] == 0.0
+    assert elo["sl"] == pytest.approx(0.8 * ELO_PER_NAT, abs=1e-3)
+    # The Elo difference implies the same win probability as the strengths.
+    assert win_probability(elo["sl"], elo["base"]) == pytest.approx(1 / (1 + math.exp(-0.8)))
+
+
+def test_prior_keeps_a_clean_sweep_finite():
+    sweep = [Comparison(f"p{k}", "a", "b", 1.0) for k in range(5)]
+    theta = fit_bradley_terry(["a", "b"], sweep, prior=1.0)
+    # 5.5 wins to 0.5: the MLE of the two-player model is ln(11).
+    assert theta["b"] == pytest.approx(-math.log(11), abs=1e-6)
+
+
+def test_bootstrap_intervals_cover_truth_and_reproduce():
+    data = synthetic(300)
+    fit = elo_with_intervals(list(TRUE), data, bootstrap=60, seed=7, prior=0.0)
+    again = elo_with_intervals(list(TRUE), data, bootstrap=60, seed=7, prior=0.0)
+    assert fit.ci == again.ci
+    assert fit.ci["base"] == (0.0, 0.0) and fit.n_prompts == 300
+    for model in ("sl", "rl", "other"):
+        low, high = fit.ci[model]
+        assert low < TRUE[model] * ELO_PER_NAT < high, (model, fit.ci[model])
+        assert high - low < 120
+
+
+def test_fit_rejects_bad_input():
+    with pytest.raises(ValueError, match="unknown models"):
+        fit_bradley_terry(["a"], [Comparison("p", "a", "z", 0.5)])
+    with pytest.raises(ValueError, match=r"lie in \[0, 1\]"):
+        fit_bradley_terry(["a", "b"], [Comparison("p", "a", "b", 1.5)])
+
+
+def test_wilson_interval_known_values():
+    low, high = wilson_interval(8, 10)
+    assert (round(low, 4), round(high, 4)) == (0.4902, 0.9433)
+    assert wilson_interval(0, 0) == (0.0, 1.0)
+    assert wilson_interval(0, 20)[0] == 0.0 and wilson_interval(20, 20)[1] == 1.0
+    with pytest.raises(ValueError):
+        wilson_interval(3, 2)
+
+
+def test_percentile_interval():
+    low, high = percentile_interval(list(range(101)))
+    assert low == pytest.approx(2.5) and high == pytest.approx(97.5)
