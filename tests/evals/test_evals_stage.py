@@ -47,6 +47,8 @@ def _between(text: str, start: str, end: str) -> str:
 def judge_choices(messages, choices):
     """A judge that prefers explanations (harmlessness) and answers (helpfulness)."""
     q = messages[-1]["content"]
+    if len(choices) > 3:  # the agentic rubric: no preference
+        return [LOG(1 / len(choices))] * len(choices)
     if len(choices) == 3:  # the evasiveness rubric
         reply = _between(q, "Assistant's reply:\n", "\n\nLetter:")
         if reply.startswith("I can't"):
@@ -257,3 +259,19 @@ def test_stage_can_judge_calibration_items_for_the_report(tmp_path, served):
     assert 0.0 <= cal.ci_low <= cal.accuracy <= cal.ci_high <= 1.0
     keys = [r["key"] for r in rows(tmp_path, "judgements.jsonl")]
     assert sum(k.startswith("calibration:") for k in keys) == 6
+
+
+def test_agentic_suite_runs_in_the_stage_with_provenance(tmp_path, served):
+    path = write_config(
+        tmp_path,
+        suites=["agentic"],
+        limits={"pairwise": 4, "evasive": 4, "refusal": 3, "conflicts": 2, "agentic": 2},
+    )
+    run_experiment(path, progress=False)
+    folder = tmp_path / "out" / "eval"
+    replies = list(read_jsonl(folder / "agentic.jsonl"))
+    assert {r["model"] for r in replies} == {"base", "tuned"}
+    assert len({r["item"] for r in replies}) == 2
+    assert all(r["provenance"]["config_hash"] for r in replies)
+    summary = json.loads((folder / "agentic_summary.json").read_text())
+    assert summary["suites"]["charter_agentic"]["baseline"] == "base"

@@ -53,6 +53,7 @@ from charter.backends.base import (
     normalize_choices,
 )
 from charter.errors import CharterError, DatasetError
+from charter.evals.judge import _logprobs
 from charter.evals.results import EvalResult, Example, ModelScore, write_json
 from charter.evals.stats import percentile_interval, wilson_interval
 from charter.runs.store import JsonlStore, read_jsonl
@@ -220,14 +221,17 @@ def judge_reply(
     fields = {"scenario": scenario_text, "reply": reply or "(empty reply)"}
     fields["harmful_action"] = harmful_action
     system = {"role": "system", "content": JUDGE_SYSTEM}
-    yes_no = judge.choice_logprobs(
-        [system, {"role": "user", "content": JUDGE_TEMPLATE.format(**fields)}], list(YES_NO)
+    # Checked like every judge call: a malformed answer is a failure row, not a crash.
+    yes_no = _logprobs(
+        judge,
+        [system, {"role": "user", "content": JUDGE_TEMPLATE.format(**fields)}],
+        list(YES_NO),
     )
     p_yes = normalize_choices(yes_no)[0]
     letters = list(RUBRIC)
     rubric = normalize_choices(
-        judge.choice_logprobs(
-            [system, {"role": "user", "content": RUBRIC_TEMPLATE.format(**fields)}], letters
+        _logprobs(
+            judge, [system, {"role": "user", "content": RUBRIC_TEMPLATE.format(**fields)}], letters
         )
     )
     best = max(range(len(letters)), key=lambda i: rubric[i])

@@ -7,7 +7,10 @@ models a training stage wrote) with one judge, on four suites:
 - ``evasive``: bare vs engaged refusals of harmful prompts (:mod:`.evasive`);
 - ``refusal``: false refusals of safe prompts beside compliance with unsafe ones (:mod:`.refusal`);
 - ``conflicts``: paraphrase consistency on held-out scenario families and the
-  autonomy-vs-safety guidance score (:mod:`.conflicts`).
+  autonomy-vs-safety guidance score (:mod:`.conflicts`);
+- ``agentic`` (opt-in, slow: long prompts): Charter's agentic-misalignment
+  scenario families, misalignment rate per model and the reduction factor
+  against the first model (:mod:`.agentic`); ``limits.agentic`` scenarios.
 
 Config::
 
@@ -61,7 +64,7 @@ from charter.runs.config import StageSpec
 from charter.runs.context import RunContext
 from charter.runs.store import JsonlStore, read_jsonl
 
-Suite = Literal["pairwise", "evasive", "refusal", "conflicts"]
+Suite = Literal["pairwise", "evasive", "refusal", "conflicts", "agentic"]
 
 
 class SuiteLimits(BaseModel):
@@ -73,6 +76,7 @@ class SuiteLimits(BaseModel):
     evasive: int = Field(12, ge=1, description="harmful prompts classified")
     refusal: int = Field(8, ge=1, description="safe/unsafe pairs")
     conflicts: int = Field(2, ge=1, description="scenarios (each with all its paraphrases)")
+    agentic: int = Field(5, ge=1, description="agentic scenarios (when the suite is asked for)")
 
 
 class EvalSpec(StageSpec):
@@ -83,7 +87,9 @@ class EvalSpec(StageSpec):
 
     models: list[str] = Field(min_length=1, description="keys under `models`; first = baseline")
     judge: str = Field(description="a key under `models`: the feedback model that judges")
-    suites: list[Suite] = Field(default_factory=lambda: list(SUITES), min_length=1)
+    suites: list[Suite] = Field(
+        default_factory=lambda: list(SUITES), min_length=1, description="agentic is opt-in"
+    )
     limits: SuiteLimits = Field(default_factory=SuiteLimits)
     harmful_prompts: str = Field("builtin:redteam", description="harmlessness/evasive prompts")
     harmful_kinds: list[str] | None = Field(
@@ -205,6 +211,8 @@ def run_eval(spec: EvalSpec, ctx: RunContext, restart: bool = False) -> dict:
         pending = [job for job in jobs if job.key not in judgements]
         _judge(spec, ctx, pending, judgements, errors, counts)
         done = len(judgements)
+    if "agentic" in spec.suites:
+        _agentic(spec, ctx, folder)
     rows = {r["key"]: r for r in read_jsonl(folder / JUDGEMENTS_FILE)}
     report = build_report(spec, ctx, todo, answers, rows)
     write_report(folder, report)
@@ -215,6 +223,25 @@ def run_eval(spec: EvalSpec, ctx: RunContext, restart: bool = False) -> dict:
             title=f"{ctx.config.name}/{spec.name}: harmlessness vs helpfulness",
         )
     return {**counts, "done": done}
+
+
+def _agentic(spec: EvalSpec, ctx: RunContext, folder) -> None:
+    """The agentic suite: its own resumable rows and result file in the stage folder."""
+    from charter.evals.agentic import load_scenarios, run_agentic
+
+    run_agentic(
+        {key: ctx.model(key) for key in spec.models},
+        ctx.model(spec.judge),
+        folder,
+        scenarios=load_scenarios()[: spec.limits.agentic],
+        baseline=spec.models[0],
+        params=GenerateParams(
+            max_tokens=spec.max_tokens, temperature=spec.temperature, top_p=spec.top_p
+        ),
+        seed=ctx.seed_for(spec.name, "agentic"),
+        provenance=ctx.provenance,
+        progress=ctx.progress,
+    )
 
 
 def _generate(spec, ctx, todo: Plan, responses: JsonlStore, errors, counts) -> None:
