@@ -48,6 +48,7 @@ def test_run_writes_rows_with_provenance_and_a_manifest(tmp_path):
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["config_hash"] == config.config_hash()
     assert manifest["stages"]["gen"]["done"] == 6
+    assert manifest["stages"]["gen"]["seconds"] >= 0  # wall time per stage
 
 
 def test_rerun_is_a_no_op_and_raising_limit_extends(tmp_path):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import platform
 import shutil
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -84,15 +85,21 @@ def run_experiment(
     shutil.copyfile(config_path, out / "config.yaml")
     started = datetime.now(UTC).isoformat()
     results: dict[str, dict] = {}
+    seconds: dict[str, float] = {}
     for stage in config.stages:
         if only and stage.name not in only:
             continue
+        began = time.perf_counter()
         results[stage.name] = stage_kind(stage.kind).run(stage, ctx, restart=restart)
-        _write_manifest(ctx, results, started)
+        # Wall time of this invocation (a resumed stage reports only the resumed part).
+        seconds[stage.name] = round(time.perf_counter() - began, 1)
+        _write_manifest(ctx, results, seconds, started)
     return RunSummary(config.name, out, ctx.config_hash, constitution.hash, results)
 
 
-def _write_manifest(ctx: RunContext, results: dict[str, dict], started: str) -> None:
+def _write_manifest(
+    ctx: RunContext, results: dict[str, dict], seconds: dict[str, float], started: str
+) -> None:
     manifest = {
         "name": ctx.config.name,
         "config_hash": ctx.config_hash,
@@ -106,7 +113,7 @@ def _write_manifest(ctx: RunContext, results: dict[str, dict], started: str) -> 
             }
             for key, spec in ctx.config.models.items()
         },
-        "stages": results,
+        "stages": {name: {**counts, "seconds": seconds[name]} for name, counts in results.items()},
         "started_at": started,
         "updated_at": datetime.now(UTC).isoformat(),
         "charter_version": charter.__version__,
