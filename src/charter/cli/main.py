@@ -14,6 +14,7 @@ import charter
 from charter.cli import collective as collective_cli
 from charter.cli import constitution, ledger, models
 from charter.cli import eval as eval_cli
+from charter.cli import pretrain as pretrain_cli
 from charter.cli import reward as reward_cli
 from charter.cli import train as train_cli
 from charter.cli.report import report
@@ -34,6 +35,7 @@ app.add_typer(reward_cli.app, name="reward")
 app.add_typer(collective_cli.app, name="collective")
 app.add_typer(eval_cli.app, name="eval")
 app.add_typer(train_cli.app, name="train")
+app.add_typer(pretrain_cli.app, name="pretrain")
 app.command()(run)
 app.command()(serve)
 app.command()(report)

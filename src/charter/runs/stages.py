@@ -23,6 +23,9 @@ _KINDS = {
     "train_reward": "charter.train.stage:RewardStageSpec:run_train",
     "train_dpo": "charter.train.stage:DPOStageSpec:run_train",
     "train_grpo": "charter.train.stage:GRPOStageSpec:run_train",
+    "pretrain_classify": "charter.pretrain.classify:ClassifySpec:run_classify",
+    "pretrain_reflect": "charter.pretrain.reflect:ReflectSpec:run_reflect",
+    "pretrain_mix": "charter.pretrain.mix:MixSpec:run_mix",
     "collective": "charter.collective.stage:CollectiveSpec:run_collective",
     "eval": "charter.evals.stage:EvalSpec:run_eval",
 }
