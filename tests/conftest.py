@@ -24,3 +24,46 @@ def feedback_llama():
     from charter.backends.registry import ModelSpec, load_chat_model
 
     return load_chat_model(ModelSpec(backend="llama_cpp", model="embedded:feedback", n_ctx=2048))
+
+
+# The browser every page test drives: Debian's chromium + chromium-driver, headless,
+# with the flags the project requires (.ci/browser.sh installs them when missing).
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    """A headless Chromium WebDriver, one per test module, with its own profile."""
+    import subprocess
+    from pathlib import Path
+
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+        setup = Path(__file__).resolve().parents[1] / ".ci" / "browser.sh"
+        done = subprocess.run([str(setup)], capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.fail(f".ci/browser.sh could not provide Chromium: {done.stderr.strip()}")
+    options = Options()
+    options.binary_location = CHROMIUM
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={profile}"]:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -19,19 +18,6 @@ from charter.evals.results import (
     write_report,
 )
 
-REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--window-size=1200,900",
-]
 PROV = {
     "constitution_hash": "c0ffee" * 10,
     "config_hash": "abc123" * 10,
@@ -194,26 +180,3 @@ def make_run(root: Path, with_evals: bool = True) -> Path:
 @pytest.fixture
 def synthetic_run(tmp_path) -> Path:
     return make_run(tmp_path)
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    """Headless Chromium (the flags and setup of tests/server/test_browser.py)."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        setup = subprocess.run([str(REPO / ".ci" / "browser.sh")], capture_output=True, text=True)
-        if setup.returncode != 0:
-            pytest.fail(f".ci/browser.sh could not provide Chromium: {setup.stderr.strip()}")
-    options = Options()
-    options.binary_location = str(CHROMIUM)
-    for flag in [*FLAGS, f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"]:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(30)
-    try:
-        yield driver
-    finally:
-        driver.quit()
