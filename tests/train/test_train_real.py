@@ -179,3 +179,24 @@ def test_stage_chain_trains_then_generates_with_the_trained_model(tmp_path, sft_
     assert len(rows) == 1 and "sft/model" in rows[0]["provenance"]["model_id"]
     again = run_experiment(config, progress=False)
     assert again.stages["sft"]["new"] == 0  # finished training is skipped
+
+
+def test_grpo_with_the_wish_sampled_reward(tmp_path):
+    """The TRL reward function of the collective plugs into GRPOTrainer unchanged."""
+    grpo = train(
+        "grpo",
+        "builtin:helpfulness",
+        tmp_path / "grpo",
+        GRPOOptions(max_steps=2, prompt_limit=2, max_completion_length=8, **TINY),
+        reward_fn="wish:builtin:sample",
+        progress=False,
+    )
+    assert grpo.steps == 2 and math.isfinite(grpo.final_loss)
+    record = json.loads((tmp_path / "grpo" / "train.json").read_text())
+    assert "wish:builtin:sample" in json.dumps(record)
+    rewards = [
+        json.loads(line)
+        for line in (tmp_path / "grpo" / "train_log.jsonl").read_text().splitlines()
+        if "reward" in line
+    ]
+    assert rewards, "GRPO logged no rewards"

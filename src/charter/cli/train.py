@@ -201,7 +201,10 @@ def grpo(
         None, "--reward-model", help="Output folder of `charter train reward`."
     ),
     reward_fn: str = typer.Option(
-        None, "--reward-fn", help="module:attr of a (prompts, completions, **kw) reward function."
+        None,
+        "--reward-fn",
+        help="wish:<ledger> (the wish-sampled reward, e.g. wish:builtin:sample) or "
+        "module:attr of a (prompts, completions, **kw) reward function.",
     ),
     max_steps: int = _STEPS,
     lr: float = _LR,

@@ -7,8 +7,8 @@ completion. Charter passes either through unchanged:
 
 - ``reward_model``: the folder a ``charter train reward`` run wrote (its
   ``model/``), loaded as a 1-output classifier with its own tokenizer.
-- ``reward_fn``: ``"module:attr"``, imported and checked to be callable, e.g.
-  the wish-sampled reward of the collective package.
+- ``reward_fn``: ``"wish:<ledger>"`` for the wish-sampled reward of the
+  collective package, or any ``"module:attr"``, imported and checked to be callable.
 """
 
 from __future__ import annotations
@@ -20,13 +20,23 @@ from typing import Any
 
 from charter.errors import ConfigError, ModelNotFoundError
 
+WISH_PREFIX = "wish:"
+
 
 def load_reward_fn(target: str) -> Callable[..., list[float]]:
     """Import ``module:attr`` and check it is callable.
 
+    ``wish:<ledger>`` (a SQLite path, a ``postgresql://`` URL, an export, or
+    ``builtin:sample``) is the wish-sampled reward over that ledger with its
+    defaults (:func:`charter.collective.reward.make_reward_fn`).
+
     Raises:
         ConfigError: a malformed target, a module or attribute that does not exist.
     """
+    if target.startswith(WISH_PREFIX):
+        from charter.collective.reward import make_reward_fn
+
+        return make_reward_fn(target.removeprefix(WISH_PREFIX) or "builtin:sample")
     module_name, sep, attr = target.partition(":")
     if not sep or not module_name or not attr:
         raise ConfigError(

@@ -83,7 +83,9 @@ class GRPOStageSpec(_TrainStage, GRPOOptions):
     reward_model: str | None = Field(
         None, description="an earlier train_reward stage's name, or a reward-model folder"
     )
-    reward_fn: str | None = Field(None, description="module:attr of a TRL reward function")
+    reward_fn: str | None = Field(
+        None, description="wish:<ledger> or module:attr of a TRL reward function"
+    )
 
 
 def run_train(spec: _TrainStage, ctx: RunContext, restart: bool = False) -> dict:
