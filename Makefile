@@ -26,6 +26,7 @@ $(STAMP): pyproject.toml requirements/models.txt requirements/constraints.txt
 demo: install
 	$(OFFLINE) $(BIN)/charter run configs/quickstart.yaml
 	@echo "outputs: runs/quickstart/"
+	@$(OFFLINE) $(BIN)/charter report runs/quickstart
 
 test: install
 	$(BIN)/ruff check src tests bench

@@ -137,5 +137,25 @@ def test_unknown_stage_filter(tmp_path):
 
 def test_quickstart_config_validates():
     config, _ = load_config("configs/quickstart.yaml")
-    assert {k for s in config.stages for k in s.model_keys()} == {"policy", "feedback"}
-    assert {s.kind for s in config.stages} == {"generate", "ledger", "sl_cai", "rl_cai_labels"}
+    assert {k for s in config.stages for k in s.model_keys()} == {
+        "policy",
+        "feedback",
+        "base",
+        "sl",
+        "rl",
+    }
+    # Every capability joins the quickstart.
+    assert {s.kind for s in config.stages} == {
+        "generate",
+        "ledger",
+        "ledger_votes",
+        "collective",
+        "sl_cai",
+        "train_sft",
+        "rl_cai_labels",
+        "train_dpo",
+        "eval",
+        "pretrain_classify",
+        "pretrain_reflect",
+        "pretrain_mix",
+    }
