@@ -403,3 +403,16 @@ def test_real_models_two_prompts(tmp_path):
             assert row["models"]["critic"].startswith("llama_cpp:")
     for row in out_rows(tmp_path, "sft.jsonl"):
         assert row["messages"][1]["content"].strip()
+
+
+def test_held_out_eval_scenarios_are_refused_as_training_prompts(tmp_path):
+    from charter.errors import DatasetError
+    from charter.evals.conflicts import conflicts_path
+
+    held = json.loads(conflicts_path().read_text().splitlines()[0])
+    prompts = tmp_path / "train.jsonl"
+    prompts.write_text(json.dumps({"id": "mine-1", "prompt": held["prompt"]}) + "\n")
+    ctx = make_ctx(tmp_path, three_models())
+    with pytest.raises(DatasetError, match="overlaps held-out eval scenario"):
+        run_sl_cai(spec(prompts=str(prompts), helpful_ratio=0), ctx)
+    assert not (tmp_path / "out" / "sl" / "steps.jsonl").exists()  # refused before any work

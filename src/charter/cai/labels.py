@@ -68,6 +68,7 @@ from charter.constitution import Article, Constitution
 from charter.errors import (
     ConfigError,
 )
+from charter.evals.conflicts import check_held_out
 from charter.prompts import PromptRecord, load_prompts
 from charter.runs.config import StageSpec
 from charter.runs.context import RunContext
@@ -197,6 +198,7 @@ def run_labels(
         labeler, ctx = stage_labeler(spec, ctx)
     folder = ctx.prepare_stage(spec, restart)
     prompts = load_prompts(ctx.resolve(spec.prompts), limit=spec.limit)
+    check_held_out(prompts)  # the eval's held-out scenarios are never trained on
     pairs = pair_indices(spec.samples, spec.pairing)
     counts = {"total": len(prompts) * len(pairs), "new": 0, "failed": 0}
     with (
