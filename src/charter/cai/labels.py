@@ -68,7 +68,6 @@ from charter.constitution import Article, Constitution
 from charter.errors import (
     ConfigError,
 )
-from charter.evals.conflicts import check_held_out
 from charter.prompts import PromptRecord, load_prompts
 from charter.runs.config import StageSpec
 from charter.runs.context import RunContext
@@ -198,6 +197,8 @@ def run_labels(
         labeler, ctx = stage_labeler(spec, ctx)
     folder = ctx.prepare_stage(spec, restart)
     prompts = load_prompts(ctx.resolve(spec.prompts), limit=spec.limit)
+    from charter.evals.conflicts import check_held_out  # lazy: evals imports cai
+
     check_held_out(prompts)  # the eval's held-out scenarios are never trained on
     pairs = pair_indices(spec.samples, spec.pairing)
     counts = {"total": len(prompts) * len(pairs), "new": 0, "failed": 0}

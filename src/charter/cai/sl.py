@@ -64,7 +64,6 @@ from charter.cai import sl_prompts as sp
 from charter.cai.common import save_dataset, select_articles
 from charter.constitution.model import Article
 from charter.errors import CharterError, ConfigError
-from charter.evals.conflicts import check_held_out
 from charter.prompts import PromptRecord, load_prompts
 from charter.runs.config import StageSpec
 from charter.runs.context import RunContext
@@ -199,6 +198,8 @@ def run_sl_cai(spec: SLCAISpec, ctx: RunContext, restart: bool = False) -> dict:
         if wanted:
             limit = min(wanted, spec.helpful_limit or wanted)
             helpful = load_prompts(ctx.resolve(spec.helpful_prompts), limit=limit)
+    from charter.evals.conflicts import check_held_out  # lazy: evals imports cai
+
     check_held_out([*harmful, *helpful])  # the eval's held-out scenarios are never trained on
     counts = {"total": len(harmful) + len(helpful), "new": 0, "failed": 0}
     with (
