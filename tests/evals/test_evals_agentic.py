@@ -17,6 +17,7 @@ from charter.evals.agentic import (
     load_scenarios,
     reduction_factor,
     run_agentic,
+    spread_over_families,
 )
 
 
@@ -42,6 +43,22 @@ def test_own_families_cover_the_brief():
         text = s.system + s.user + s.harmful_action
         assert not re.search(r"\$\{?[A-Za-z_]", text), s.id  # every placeholder filled
         assert len(s.options) >= 2
+
+
+def test_a_small_limit_still_covers_every_family():
+    scenarios = load_scenarios()
+    families = list(dict.fromkeys(s.family for s in scenarios))
+    first = spread_over_families(scenarios, len(families))
+    assert [s.family for s in first] == families  # one each, in file order
+    six = spread_over_families(scenarios, len(families) + 1)
+    assert six[-1].family == families[0] and six[-1] != first[0]  # then the second round
+    assert spread_over_families(scenarios, 10_000) == sorted(
+        scenarios,
+        key=lambda s: (
+            [x.id for x in scenarios if x.family == s.family].index(s.id),
+            families.index(s.family),
+        ),
+    )
 
 
 def test_bad_scenario_files_name_the_problem(tmp_path):

@@ -146,6 +146,14 @@ def test_check_held_out_refuses_an_overlapping_training_set():
     check_held_out([PromptRecord(id="train-2", prompt="An unrelated prompt.")])
 
 
+def test_the_guidance_calibration_prompts_are_held_out_too():
+    from charter.evals.guidance import load_guidance_calibration
+
+    warning_sign = next(i for i in load_guidance_calibration() if i.id.startswith("gc-minor"))
+    with pytest.raises(DatasetError, match="overlaps held-out eval scenario 'gc-minor"):
+        check_held_out([PromptRecord(id="train-3", prompt=warning_sign.prompt)])
+
+
 def test_paraphrase_consistency():
     assert pairwise_agreement(["a", "a", "b"]) == pytest.approx(1 / 3)
     prompts = [PromptRecord(id=f"x{k}", prompt="p", family="f", scenario="s") for k in range(3)]

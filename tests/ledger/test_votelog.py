@@ -172,3 +172,19 @@ def test_an_existing_sqlite_ledger_gains_the_vote_tables(tmp_path):
             db.execute(f"DROP TABLE {table}")
     with Ledger.open(location) as reopened:
         assert VoteLog.for_ledger(reopened).size == 0
+
+
+def test_votes_page_through_the_store_and_current_votes_filter(votes, ledger, wishes, monkeypatch):
+    from charter.ledger.store import postgres_votes, sqlite_votes
+
+    votes.append([now_vote(w, 1, key=k) for w in wishes for k in (ALICE, BOB)])
+    for module in (sqlite_votes, postgres_votes):
+        monkeypatch.setattr(module, "_PAGE", 2)  # 6 votes: three full pages and an empty one
+    store = ledger.store
+    assert [v.index for v in store.votes()] == list(range(6))
+    assert [v.index for v in store.votes(1, 5)] == [1, 2, 3, 4]
+    assert [v.index for v in store.votes(4)] == [4, 5]
+    assert list(store.votes(6)) == []
+    on_second = store.current_votes(wishes[1])
+    assert [v.entry_id for v in on_second] == [wishes[1]] * 2
+    assert [v.index for v in store.current_votes()] == list(range(6))

@@ -102,7 +102,7 @@ def test_validation_set_pairs_thin_and_deep():
     assert all(r["document"] for r in rows)
     thin = [len(r["reflection"].split()) for r in rows if r["label"] == "thin"]
     assert max(thin) < 20  # deliberately thin
-    assert len(load_validation(limit=2)) == 4
+    assert len(load_validation(limit=2)) == 6  # thin, deep and padded per document
 
 
 def test_depth_scorer_and_validation_report(scripted_model):

@@ -36,3 +36,23 @@ def test_a_foreign_file_is_refused(tmp_path):
     path.write_text('{"other": 1}\n')
     with pytest.raises(RunError, match="no 'key' field"):
         JsonlStore(path)
+
+
+def test_error_log_appends_one_row_per_failure_in_the_shared_shape(tmp_path):
+    from charter.errors import BackendError
+    from charter.runs.store import ErrorLog, error_row
+
+    path = tmp_path / "stage" / "errors.jsonl"
+    with ErrorLog(path) as errors:
+        errors.add("p1", BackendError("server hiccup"), step="answer", raw=None)
+        errors.add("p1", "no critique found", step="critique", round=2, raw="Critiqué: …")
+    with ErrorLog(path) as errors:  # reopening appends; a key may fail again
+        errors.add("p2", ValueError("bad"))
+    rows = list(read_jsonl(path))
+    assert [r["key"] for r in rows] == ["p1", "p1", "p2"]
+    assert rows[0]["error"] == "server hiccup" and rows[0]["type"] == "BackendError"
+    assert rows[0]["step"] == "answer" and rows[0]["raw"] is None
+    assert rows[1]["type"] == "malformed" and rows[1]["round"] == 2
+    assert rows[1]["raw"] == "Critiqué: …" and "Critiqué" in path.read_text(encoding="utf-8")
+    assert set(rows[2]) == {"key", "error", "type", "at"}
+    assert error_row("k", KeyError("x"))["type"] == "KeyError"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from charter.cai.common import save_dataset
@@ -108,3 +110,19 @@ def test_prompt_rows_from_builtin():
     data = load_prompt_rows("builtin:helpfulness", limit=3)
     assert len(data.rows) == 3
     assert data.rows[0]["prompt"][0]["role"] == "user"
+
+
+def test_prompt_rows_refuse_a_held_out_eval_scenario(tmp_path):
+    from charter.evals.conflicts import conflicts_path
+    from charter.prompts import load_prompts
+
+    held_out = load_prompts(conflicts_path())[0]
+    path = tmp_path / "grpo.jsonl"
+    lines = [
+        {"id": "mine-1", "prompt": "How do I bake sourdough bread at home?"},
+        {"id": "mine-2", "prompt": held_out.prompt.upper()},  # same text, other case
+    ]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    with pytest.raises(DatasetError, match=f"overlaps held-out eval scenario '{held_out.id}'"):
+        load_prompt_rows(path)
+    assert len(load_prompt_rows(path, limit=1).rows) == 1  # the clean prompt alone is fine

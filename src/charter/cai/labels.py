@@ -46,7 +46,6 @@ samples only missing responses and labels only missing pairs.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -71,7 +70,7 @@ from charter.errors import (
 from charter.prompts import PromptRecord, load_prompts
 from charter.runs.config import StageSpec
 from charter.runs.context import RunContext
-from charter.runs.store import JsonlStore, read_jsonl
+from charter.runs.store import ErrorLog, JsonlStore, read_jsonl
 
 RESPONSES = "responses.jsonl"
 PREFERENCES = "preferences.jsonl"
@@ -206,7 +205,7 @@ def run_labels(
         JsonlStore(folder / RESPONSES) as responses,
         JsonlStore(folder / PREFERENCES) as preferences,
         JsonlStore(folder / SKIPPED) as skipped,
-        (folder / ERRORS).open("a", encoding="utf-8") as errors,
+        ErrorLog(folder / ERRORS) as errors,
     ):
         todo = [
             (p, i, j)
@@ -243,7 +242,7 @@ def _sample_key(prompt_id: str, index: int) -> str:
     return f"{prompt_id}:{index}"
 
 
-def _sample(spec, ctx, todo, responses: JsonlStore, errors) -> None:
+def _sample(spec, ctx, todo, responses: JsonlStore, errors: ErrorLog) -> None:
     """Sample every response the pending pairs need and the store lacks."""
     needed: dict[str, tuple[PromptRecord, int]] = {}
     for p, i, j in todo:
@@ -290,7 +289,9 @@ def _sample(spec, ctx, todo, responses: JsonlStore, errors) -> None:
             bar.advance()
 
 
-def _label(spec, ctx, pool, jobs, labeler, preferences: JsonlStore, errors, counts) -> None:
+def _label(
+    spec, ctx, pool, jobs, labeler, preferences: JsonlStore, errors: ErrorLog, counts
+) -> None:
     """Judge each pending pair and store a preference row (or an error row)."""
     if labeler is None:
         labeler = ConstitutionalLabeler(
@@ -388,24 +389,15 @@ def _tie_row(spec, ctx, p, i, j, sample: dict) -> dict:
     }
 
 
-def _log_error(errors, ctx, key, prompt_id, step, error, model_id, seed) -> None:
-    errors.write(
-        json.dumps(
-            {
-                "key": key,
-                "id": prompt_id,
-                "step": step,
-                "error": str(error),
-                "type": type(error).__name__,
-                "raw": getattr(error, "raw", None),
-                "at": _now(),
-                "provenance": ctx.provenance(model_id, seed),
-            },
-            ensure_ascii=False,
-        )
-        + "\n"
+def _log_error(errors: ErrorLog, ctx, key, prompt_id, step, error, model_id, seed) -> None:
+    errors.add(
+        key,
+        error,
+        id=prompt_id,
+        step=step,
+        raw=getattr(error, "raw", None),  # a malformed labeler output keeps its text
+        provenance=ctx.provenance(model_id, seed),
     )
-    errors.flush()
 
 
 def _now() -> str:

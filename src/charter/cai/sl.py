@@ -47,13 +47,12 @@ and not retried; a backend error is retried on the next run.
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar, Literal, TextIO
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -67,7 +66,7 @@ from charter.errors import CharterError, ConfigError
 from charter.prompts import PromptRecord, load_prompts
 from charter.runs.config import StageSpec
 from charter.runs.context import RunContext
-from charter.runs.store import JsonlStore, read_jsonl
+from charter.runs.store import ErrorLog, JsonlStore, read_jsonl
 
 STEPS = "steps.jsonl"
 SFT = "sft.jsonl"
@@ -205,7 +204,7 @@ def run_sl_cai(spec: SLCAISpec, ctx: RunContext, restart: bool = False) -> dict:
     with (
         JsonlStore(folder / STEPS) as steps,
         JsonlStore(folder / SFT) as sft,
-        (folder / ERRORS).open("a", encoding="utf-8") as errors,
+        ErrorLog(folder / ERRORS) as errors,
     ):
         run = _Run(spec, ctx, pool, steps, sft, errors, counts)
         run.repair()
@@ -233,7 +232,7 @@ class _Run:
         self.pool: list[Article] = pool
         self.steps: JsonlStore = steps
         self.sft: JsonlStore = sft
-        self.errors: TextIO = errors
+        self.errors: ErrorLog = errors
         self.counts: dict[str, int] = counts
         self.templates = spec.templates()
         self.bar = None
@@ -422,22 +421,8 @@ class _Run:
         self.fail(chain.prompt.id, step, r, problem, raw)
 
     def fail(self, pid: str, step: str, r: int, error: object, raw: str | None = None) -> None:
-        self.errors.write(
-            json.dumps(
-                {
-                    "key": pid,
-                    "step": step,
-                    "round": r,
-                    "error": str(error),
-                    "type": type(error).__name__ if isinstance(error, Exception) else "malformed",
-                    "raw": raw,
-                    "at": datetime.now(UTC).isoformat(),
-                },
-                ensure_ascii=False,
-            )
-            + "\n"
-        )
-        self.errors.flush()
+        # A plain message (a parser's complaint) is logged with type "malformed".
+        self.errors.add(pid, error, step=step, round=r, raw=raw)
         self.counts["failed"] += 1
 
     def repair(self) -> None:

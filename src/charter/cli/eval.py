@@ -5,7 +5,8 @@ The same code as the ``eval`` run stage and the Inspect tasks, without Inspect:
 - ``charter eval run CONFIG [--stage NAME]``: run (or resume) the config's
   ``eval`` stages (all of them, or the named ones) and print a summary table.
 - ``charter eval show RUN_DIR/STAGE``: print the table of a finished stage.
-- ``charter eval calibrate``: the judge's accuracy on the shipped calibration set.
+- ``charter eval calibrate [--judge evasive|guidance]``: the judge's accuracy on a
+  shipped calibration set (the evasiveness rubric, or the conflict-guidance question).
 """
 
 from __future__ import annotations
@@ -72,12 +73,24 @@ def show_cmd(
     _print_report(report, path if path.is_dir() else path.parent)
 
 
+JUDGES = ("evasive", "guidance")
+
+
 @app.command("calibrate")
 def calibrate_cmd(
+    judge: str = typer.Option(
+        "evasive",
+        "--judge",
+        help="Which judge question: evasive (the evasiveness rubric) or guidance "
+        "(follows the constitution's conflict guidance).",
+    ),
     backend: str = typer.Option("llama_cpp", help="The judge's backend."),
     model: str = typer.Option("embedded:feedback", help="The judge model."),
     base_url: str = typer.Option(None, help="OpenAI-compatible server URL (backend openai)."),
     data: Path = typer.Option(None, help="A calibration .jsonl (default: the shipped set)."),
+    constitution: str = typer.Option(
+        "default", help="Constitution whose conflict guidance the judge sees (--judge guidance)."
+    ),
     limit: int = typer.Option(None, min=1, help="Only the first N items."),
     threads: int = typer.Option(None, min=1, help="CPU threads (local backends)."),
     no_progress: bool = typer.Option(False, "--no-progress", help="Hide the progress bar."),
@@ -87,21 +100,39 @@ def calibrate_cmd(
     from pydantic import ValidationError
 
     from charter.backends.registry import ModelSpec, load_chat_model
-    from charter.evals.evasive import calibrate, load_calibration
 
+    if judge not in JUDGES:
+        raise ConfigError(f"--judge {judge!r}: choose one of {', '.join(JUDGES)}.")
     try:
         spec = ModelSpec(backend=backend, model=model, base_url=base_url, threads=threads)
     except ValidationError as exc:
         raise ConfigError(f"--backend/--model: {exc.errors()[0]['msg']}.") from None
-    items = load_calibration(data)[:limit]
-    run = calibrate(load_chat_model(spec), items, progress=not no_progress and not as_json)
-    cal = run.calibration
+    progress = not no_progress and not as_json
+    rows: list[dict] | None = None
+    extra: dict = {}
+    if judge == "guidance":
+        from charter.constitution import load_constitution
+        from charter.evals.guidance import calibrate_guidance, load_guidance_calibration
+
+        items = load_guidance_calibration(data)[:limit]
+        parsed = load_constitution(constitution)
+        run = calibrate_guidance(load_chat_model(spec), items, parsed, progress=progress)
+        cal, rows = run.calibration, [row.to_row() for row in run.rows]
+        extra = {"auc": run.auc}
+    else:
+        from charter.evals.evasive import calibrate, load_calibration
+
+        items = load_calibration(data)[:limit]
+        cal = calibrate(load_chat_model(spec), items, progress=progress).calibration
     if as_json:
-        emit_json(cal.model_dump(mode="json"))
+        emit_json(
+            cal.model_dump(mode="json") | extra | ({"items": rows} if rows is not None else {})
+        )
         return
     console.print(
-        f"judge {cal.judge}: accuracy {cal.accuracy:.3f} "
+        f"{judge} judge {cal.judge}: accuracy {cal.accuracy:.3f} "
         f"(95% CI {cal.ci_low:.3f}-{cal.ci_high:.3f}, n={cal.n})"
+        + (f"; ranking AUC {extra['auc']:.3f}" if extra.get("auc") is not None else "")
     )
     table = Table(title="confusion (rows: label, columns: judged)")
     table.add_column("label")
@@ -110,6 +141,16 @@ def calibrate_cmd(
     for label, row in zip(cal.labels, cal.confusion, strict=True):
         table.add_row(label, *(str(v) for v in row))
     console.print(table)
+    missed = [r for r in rows or [] if not r["correct"]]
+    if missed:
+        console.print(
+            "disagreements: "
+            + ", ".join(f"{r['id']} ({r['kind'] or r['label']}, p={_p(r)})" for r in missed)
+        )
+
+
+def _p(row: dict) -> str:
+    return "-" if row["p_follows"] is None else f"{row['p_follows']:.2f}"
 
 
 def _print_report(report, folder: Path) -> None:

@@ -113,31 +113,45 @@ def check_proof(
     console.print(f"proof checks: {proof['type']} of {proof['document'][:16]}...")
 
 
+AGAINST = {"thin": ["thin"], "padded": ["padded"], "both": None}
+
+
 @app.command()
 def depth(
-    limit: int = typer.Option(None, "--limit", min=1, help="Only the first N document pairs."),
-    validation: Path = typer.Option(None, "--validation", help="A thin/deep JSONL."),
+    limit: int = typer.Option(None, "--limit", min=1, help="Only the first N documents."),
+    validation: Path = typer.Option(None, "--validation", help="A deep/thin/padded JSONL."),
+    against: str = typer.Option(
+        "both", "--against", help="Rank deep against thin, padded, or both (those present)."
+    ),
     threads: int = typer.Option(None, "--threads", min=1, help="llama.cpp threads."),
     as_json: bool = JSON,
 ) -> None:
-    """Measure how well the depth scorer separates thin from deep reflections (AUC)."""
+    """Does the depth scorer rank deep reflections above thin and length-matched padded ones?"""
     from charter.backends.registry import ModelSpec, load_chat_model
-    from charter.pretrain.depth import DepthScorer, load_validation, validate_depth
+    from charter.pretrain.depth import DEEP, DepthScorer, load_validation, validate_depth
 
+    if against not in AGAINST:
+        raise ConfigError(f"--against {against!r}: choose thin, padded or both.")
     rows = load_validation(str(validation) if validation else None, limit)
     model = load_chat_model(
         ModelSpec(backend="llama_cpp", model="embedded:feedback", n_ctx=2048, threads=threads)
     )
-    result = validate_depth(DepthScorer(model), rows)
+    result = validate_depth(DepthScorer(model), rows, AGAINST[against], progress=not as_json)
     if as_json:
         emit_json(result)
         return
-    console.print(
-        f"AUC deep > thin: {result['auc']:.3f} (n={result['n_deep']}+{result['n_thin']}); "
-        f"mean depth deep {result['mean_depth_deep']:.3f}, thin {result['mean_depth_thin']:.3f}"
-    )
-    for name, auc in result["criterion_auc"].items():
-        console.print(f"  {name}: AUC {auc:.3f}")
+    n, depth_of, words = result["n"], result["mean_depth"], result["mean_words"]
+    console.print(f"{DEEP}: n={n[DEEP]}, {words[DEEP]:.0f} words, mean depth {depth_of[DEEP]:.3f}")
+    for label, comparison in result["against"].items():
+        console.print(
+            f"AUC deep > {label}: {comparison['auc']:.3f} ({label}: n={n[label]}, "
+            f"{words[label]:.0f} words, mean depth {depth_of[label]:.3f})"
+        )
+    labels = list(result["against"])
+    console.print("  criterion AUC  " + "  ".join(f"{x:>7}" for x in labels))
+    for name in result["against"][labels[0]]["criterion_auc"]:
+        cells = "  ".join(f"{result['against'][x]['criterion_auc'][name]:7.3f}" for x in labels)
+        console.print(f"  {name:<13}  {cells}")
 
 
 @app.command()

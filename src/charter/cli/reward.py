@@ -27,6 +27,11 @@ TRANSFORM = typer.Option("linear", help="Stake transform: linear | sqrt | log1p 
 HALF_LIFE = typer.Option(None, "--half-life", help="Recency half-life in days (default none).")
 PER_KEY = typer.Option(False, "--per-key", help="Transform each key's total stake.")
 CAP = typer.Option(None, help="capped: the cap in credits (default 10x the median stake).")
+SCORER = typer.Option("embedding", help="embedding | judge (the embedded feedback model).")
+TOP = typer.Option(32, help="Draw among the N most relevant wishes (0: all).")
+SEED = typer.Option(0, help="Reward seed.")
+NO_VERIFY = typer.Option(False, "--no-verify", help="Skip checkpoint verification.")
+JSON_OUT = typer.Option(False, "--json", help="Print JSON.")
 
 
 def _reward(ledger, scorer, k, transform, half_life, per_key, cap, top, seed, no_verify):
@@ -50,19 +55,17 @@ def score(
     prompt: str = typer.Option(..., "--prompt", "-p", help="The user's prompt."),
     response: str = typer.Option(..., "--response", "-r", help="The response to score."),
     ledger: str = LEDGER,
-    scorer: str = typer.Option(
-        "embedding", help="embedding | judge (the embedded feedback model)."
-    ),
+    scorer: str = SCORER,
     k: int = typer.Option(64, help="Wishes drawn."),
     transform: str = TRANSFORM,
     half_life: float = HALF_LIFE,
     per_key: bool = PER_KEY,
     cap: float = CAP,
-    top: int = typer.Option(32, help="Draw among the N most relevant wishes (0: all)."),
-    seed: int = typer.Option(0, help="Reward seed."),
+    top: int = TOP,
+    seed: int = SEED,
     show: int = typer.Option(5, help="Wishes to list (by weight in the result)."),
-    no_verify: bool = typer.Option(False, "--no-verify", help="Skip checkpoint verification."),
-    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    no_verify: bool = NO_VERIFY,
+    json_out: bool = JSON_OUT,
 ) -> None:
     """Score one response and list the wishes that drove the score."""
     reward = _reward(ledger, scorer, k, transform, half_life, per_key, cap, top, seed, no_verify)
@@ -98,8 +101,8 @@ def weights(
     half_life: float = HALF_LIFE,
     per_key: bool = PER_KEY,
     cap: float = CAP,
-    no_verify: bool = typer.Option(False, "--no-verify", help="Skip checkpoint verification."),
-    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    no_verify: bool = NO_VERIFY,
+    json_out: bool = JSON_OUT,
 ) -> None:
     """Influence concentration over keys: raw stake, and under the chosen transform."""
     from charter.collective.weights import (
@@ -131,19 +134,17 @@ def weights(
 
 def serve(
     ledger: str = LEDGER,
-    scorer: str = typer.Option(
-        "embedding", help="embedding | judge (the embedded feedback model)."
-    ),
+    scorer: str = SCORER,
     k: int = typer.Option(64, help="Wishes drawn per response."),
     transform: str = TRANSFORM,
     half_life: float = HALF_LIFE,
     per_key: bool = PER_KEY,
     cap: float = CAP,
-    top: int = typer.Option(32, help="Draw among the N most relevant wishes (0: all)."),
-    seed: int = typer.Option(0, help="Reward seed."),
+    top: int = TOP,
+    seed: int = SEED,
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8100, help="TCP port."),
-    no_verify: bool = typer.Option(False, "--no-verify", help="Skip checkpoint verification."),
+    no_verify: bool = NO_VERIFY,
     log_level: str = typer.Option("info", help="uvicorn log level."),
 ) -> None:
     """Serve the reward over HTTP: POST /score, GET /health."""

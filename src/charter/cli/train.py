@@ -32,6 +32,7 @@ _THREADS = typer.Option(
 _RESTART = typer.Option(False, "--restart", help="Discard the output folder's training.")
 _QUIET = typer.Option(False, "--no-progress", help="Hide the progress bar.")
 _JSON = typer.Option(False, "--json", help="Print the result as JSON.")
+_MIN_PROB = typer.Option(None, "--min-label-prob", help="Drop weaker pairs.")
 
 
 def _train(
@@ -125,7 +126,7 @@ def reward(
     save_steps: int = _SAVE,
     threads: int = _THREADS,
     labels: str = typer.Option(None, "--labels", help="label_prob as soft (default)|margin|hard."),
-    min_label_prob: float = typer.Option(None, "--min-label-prob", help="Drop weaker pairs."),
+    min_label_prob: float = _MIN_PROB,
     restart: bool = _RESTART,
     no_progress: bool = _QUIET,
     as_json: bool = _JSON,
@@ -164,7 +165,7 @@ def dpo(
     save_steps: int = _SAVE,
     threads: int = _THREADS,
     beta: float = typer.Option(None, "--beta", help="DPO beta (default 0.1)."),
-    min_label_prob: float = typer.Option(None, "--min-label-prob", help="Drop weaker pairs."),
+    min_label_prob: float = _MIN_PROB,
     restart: bool = _RESTART,
     no_progress: bool = _QUIET,
     as_json: bool = _JSON,

@@ -49,6 +49,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from charter._util.auc import roc_auc
 from charter.backends.base import Embedder, Message, normalize_choices
 from charter.errors import MalformedOutputError
 
@@ -312,6 +313,4 @@ def separation_auc(
     neg = [x for x, y in zip(scores, labels, strict=True) if y == negative]
     if not pos or not neg:
         return None
-    p, q = np.asarray(pos, dtype=np.float64), np.asarray(neg, dtype=np.float64)
-    greater = (p[:, None] > q[None, :]).sum() + 0.5 * (p[:, None] == q[None, :]).sum()
-    return float(greater / (len(p) * len(q)))
+    return roc_auc(pos, neg)

@@ -53,7 +53,7 @@ from charter.backends.base import (
     normalize_choices,
 )
 from charter.errors import CharterError, DatasetError
-from charter.evals.judge import _logprobs
+from charter.evals.judge import checked_logprobs
 from charter.evals.results import EvalResult, Example, ModelScore, write_json
 from charter.evals.stats import percentile_interval, wilson_interval
 from charter.runs.store import JsonlStore, read_jsonl
@@ -158,6 +158,23 @@ def _fill(text: str, values: dict[str, str], where: str) -> str:
         raise DatasetError(f"{where}: {exc}; write $$ for a literal $.") from None
 
 
+def spread_over_families(scenarios: Sequence[Scenario], limit: int) -> list[Scenario]:
+    """The first ``limit`` scenarios taken round-robin over families (file order kept).
+
+    A small limit then still covers every family (blackmail, leaking, ...), instead
+    of the first family's variants only.
+    """
+    by_family: dict[str, list[Scenario]] = {}
+    for scenario in scenarios:
+        by_family.setdefault(scenario.family, []).append(scenario)
+    out: list[Scenario] = []
+    depth = 0
+    while len(out) < limit and any(depth < len(v) for v in by_family.values()):
+        out.extend(v[depth] for v in by_family.values() if depth < len(v))
+        depth += 1
+    return out[:limit]
+
+
 def load_scenarios(
     path: str | Path = SCENARIOS, families: Sequence[str] | None = None
 ) -> list[Scenario]:
@@ -222,7 +239,7 @@ def judge_reply(
     fields["harmful_action"] = harmful_action
     system = {"role": "system", "content": JUDGE_SYSTEM}
     # Checked like every judge call: a malformed answer is a failure row, not a crash.
-    yes_no = _logprobs(
+    yes_no = checked_logprobs(
         judge,
         [system, {"role": "user", "content": JUDGE_TEMPLATE.format(**fields)}],
         list(YES_NO),
@@ -230,7 +247,7 @@ def judge_reply(
     p_yes = normalize_choices(yes_no)[0]
     letters = list(RUBRIC)
     rubric = normalize_choices(
-        _logprobs(
+        checked_logprobs(
             judge, [system, {"role": "user", "content": RUBRIC_TEMPLATE.format(**fields)}], letters
         )
     )

@@ -53,6 +53,23 @@ def _normalized(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
 
 
+def held_out_prompts() -> list[PromptRecord]:
+    """Every prompt the evals keep out of training.
+
+    The conflict scenarios, plus the prompts of the guidance judge's calibration
+    set that are not among them (its warning-sign prompts).
+    """
+    from charter.evals.guidance import load_guidance_calibration  # it imports this module
+
+    records = load_prompts(conflicts_path())
+    texts = {_normalized(r.prompt) for r in records}
+    for item in load_guidance_calibration():
+        if _normalized(item.prompt) not in texts:
+            texts.add(_normalized(item.prompt))
+            records.append(PromptRecord(id=item.id, prompt=item.prompt))
+    return records
+
+
 def check_held_out(
     records: Iterable[PromptRecord], held_out: Sequence[PromptRecord] | None = None
 ) -> None:
@@ -61,7 +78,7 @@ def check_held_out(
     Raises:
         DatasetError: naming the overlapping prompt and the held-out scenario.
     """
-    held_out = held_out if held_out is not None else load_prompts(conflicts_path())
+    held_out = held_out if held_out is not None else held_out_prompts()
     ids = {r.id: r for r in held_out}
     texts = {_normalized(r.prompt): r for r in held_out}
     for record in records:

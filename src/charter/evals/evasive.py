@@ -15,18 +15,17 @@ the three classes (:func:`calibrate`, ``charter eval calibrate``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from charter._util.progress import progress_bar
+from charter._util.validation import read_models
 from charter.backends.batch import map_concurrent
-from charter.errors import DatasetError
 from charter.evals.judge import CLASSES, Classification, classify
 from charter.evals.results import Calibration, EvalResult, Example, ModelScore
 from charter.evals.stats import wilson_interval
@@ -42,9 +41,12 @@ class CalibrationItem(BaseModel):
     response: str = Field(min_length=1)
     label: str
 
-    def model_post_init(self, _context: Any) -> None:
-        if self.label not in CLASSES:
-            raise ValueError(f"label {self.label!r} must be one of {', '.join(CLASSES)}")
+    @field_validator("label")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in CLASSES:
+            raise ValueError(f"label {value!r} must be one of {', '.join(CLASSES)}")
+        return value
 
 
 def calibration_path() -> Path:
@@ -58,24 +60,8 @@ def load_calibration(path: str | Path | None = None) -> list[CalibrationItem]:
     Raises:
         DatasetError: naming the file, the line and the field.
     """
-    path = Path(path) if path else calibration_path()
-    if not path.is_file():
-        raise DatasetError(f"{path}: no such calibration file; give a .jsonl file.")
-    items = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                items.append(CalibrationItem.model_validate(json.loads(line)))
-            except ValueError as exc:
-                detail = exc.errors()[0] if isinstance(exc, ValidationError) else None
-                field = ".".join(str(p) for p in detail["loc"]) if detail else "line"
-                message = detail["msg"] if detail else "not valid JSON"
-                raise DatasetError(f"{path}:{number}: field {field}: {message}.") from None
-    if not items:
-        raise DatasetError(f"{path}: holds no calibration items.")
-    return items
+    source = Path(path) if path else calibration_path()
+    return read_models(source, CalibrationItem, "calibration")
 
 
 @dataclass(frozen=True)

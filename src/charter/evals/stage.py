@@ -33,7 +33,6 @@ changing ``bootstrap`` keeps every finished row.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -62,7 +61,7 @@ from charter.evals.summary import build_report, calibration_items, response_key
 from charter.prompts import PromptRecord, load_prompts
 from charter.runs.config import StageSpec
 from charter.runs.context import RunContext
-from charter.runs.store import JsonlStore, read_jsonl
+from charter.runs.store import ErrorLog, JsonlStore, read_jsonl
 
 Suite = Literal["pairwise", "evasive", "refusal", "conflicts", "agentic"]
 
@@ -76,7 +75,9 @@ class SuiteLimits(BaseModel):
     evasive: int = Field(12, ge=1, description="harmful prompts classified")
     refusal: int = Field(8, ge=1, description="safe/unsafe pairs")
     conflicts: int = Field(2, ge=1, description="scenarios (each with all its paraphrases)")
-    agentic: int = Field(5, ge=1, description="agentic scenarios (when the suite is asked for)")
+    agentic: int = Field(
+        5, ge=1, description="agentic scenarios, round-robin over families (when asked for)"
+    )
 
 
 class EvalSpec(StageSpec):
@@ -202,7 +203,7 @@ def run_eval(spec: EvalSpec, ctx: RunContext, restart: bool = False) -> dict:
     with (
         JsonlStore(folder / RESPONSES_FILE) as responses,
         JsonlStore(folder / JUDGEMENTS_FILE) as judgements,
-        (folder / ERRORS_FILE).open("a", encoding="utf-8") as errors,
+        ErrorLog(folder / ERRORS_FILE) as errors,
     ):
         _generate(spec, ctx, todo, responses, errors, counts)
         answers = {r["key"]: r for r in read_jsonl(folder / RESPONSES_FILE)}
@@ -227,13 +228,13 @@ def run_eval(spec: EvalSpec, ctx: RunContext, restart: bool = False) -> dict:
 
 def _agentic(spec: EvalSpec, ctx: RunContext, folder) -> None:
     """The agentic suite: its own resumable rows and result file in the stage folder."""
-    from charter.evals.agentic import load_scenarios, run_agentic
+    from charter.evals.agentic import load_scenarios, run_agentic, spread_over_families
 
     run_agentic(
         {key: ctx.model(key) for key in spec.models},
         ctx.model(spec.judge),
         folder,
-        scenarios=load_scenarios()[: spec.limits.agentic],
+        scenarios=spread_over_families(load_scenarios(), spec.limits.agentic),
         baseline=spec.models[0],
         params=GenerateParams(
             max_tokens=spec.max_tokens, temperature=spec.temperature, top_p=spec.top_p
@@ -441,23 +442,14 @@ def _verdict_fields(result: Any) -> dict[str, Any]:
     return {"type": "guidance", "p_follows": float(result)}
 
 
-def _log_error(errors, ctx, key, step, error, model_id, seed) -> None:
-    errors.write(
-        json.dumps(
-            {
-                "key": key,
-                "step": step,
-                "error": str(error),
-                "type": type(error).__name__,
-                "raw": getattr(error, "raw", None),
-                "at": _now(),
-                "provenance": ctx.provenance(model_id, seed),
-            },
-            ensure_ascii=False,
-        )
-        + "\n"
+def _log_error(errors: ErrorLog, ctx, key, step, error, model_id, seed) -> None:
+    errors.add(
+        key,
+        error,
+        step=step,
+        raw=getattr(error, "raw", None),  # a malformed judge output keeps its text
+        provenance=ctx.provenance(model_id, seed),
     )
-    errors.flush()
 
 
 def _now() -> str:

@@ -103,7 +103,7 @@ def _ray_map(
         _RayWorker,
         fn_constructor_args=(factory,),
         batch_size=batch_size,
-        concurrency=workers,
+        compute=ray.data.ActorPoolStrategy(size=workers),  # one model per actor
         num_cpus=1,
         batch_format="default",
     )

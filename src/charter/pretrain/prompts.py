@@ -68,6 +68,8 @@ KIND_INSTRUCTIONS = {
     ),
 }
 
+#: The default instruction per reflection style; a ``pretrain_reflect`` stage's
+#: ``style_instructions`` replaces any of them (and the stage fingerprints the result).
 STYLE_INSTRUCTIONS = {
     "citation": (
         "Write one or two sentences, in your own words, saying which article of the "

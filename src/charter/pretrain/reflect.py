@@ -20,6 +20,12 @@ Config::
     - {name: reflect, kind: pretrain_reflect, model: feedback, scorer: feedback,
        source: classify, styles: [citation, explained, character]}
 
+Each style's instruction (:data:`charter.pretrain.prompts.STYLE_INSTRUCTIONS`)
+can be replaced per style with ``style_instructions: {explained: "..."}``; the
+effective instructions are resolved into the spec when it is read, so they are
+part of the stage fingerprint and a changed instruction never mixes with rows
+written under the old one.
+
 Output ``<run>/<stage>/reflections.jsonl``, keyed ``<doc id>:<style>``:
 ``{"key", "id", "style", "kind", "label", "article", "reflection", "depth",
 "criteria", "model", "scorer", "created_at", "provenance"}``; failures go to
@@ -80,6 +86,12 @@ class ReflectSpec(StageSpec):
     concurrency: int | None = Field(None, ge=1, description="default: the model's limit")
     system: str = Field(pp.REFLECT_SYSTEM, description="the writer's instructions")
     template: str = Field(pp.REFLECT_TEMPLATE, description="the request per document")
+    style_instructions: dict[Style, str] | None = Field(
+        None,
+        validate_default=True,
+        description="style -> its instruction; a partial map overrides only the styles "
+        "it names (default: prompts.STYLE_INSTRUCTIONS); resolved in full when read",
+    )
 
     RESUMABLE_FIELDS: ClassVar[tuple[str, ...]] = ("limit", "engine", "workers", "concurrency")
 
@@ -88,6 +100,26 @@ class ReflectSpec(StageSpec):
     def _placeholders(cls, value: str) -> str:
         required = ["document", "article", "kind_instruction", "style_instruction"]
         return pp.check_template(value, required, "template")
+
+    @field_validator("style_instructions", mode="before")
+    @classmethod
+    def _resolve_styles(cls, value: Any) -> dict[str, str]:
+        # Resolving the defaults here puts the effective instructions in the dump the
+        # run fingerprints, so editing a default in code also invalidates old rows.
+        if value is None:
+            return dict(pp.STYLE_INSTRUCTIONS)
+        if not isinstance(value, dict):
+            raise ValueError("give a mapping of style to instruction, e.g. {explained: '...'}")
+        unknown = [str(k) for k in value if k not in STYLES]
+        if unknown:
+            raise ValueError(
+                f"unknown style {', '.join(repr(k) for k in unknown)}; "
+                f"choose from {', '.join(STYLES)}"
+            )
+        blank = [k for k, v in value.items() if not isinstance(v, str) or not v.strip()]
+        if blank:
+            raise ValueError(f"the instruction for {', '.join(blank)} must be a non-empty text")
+        return {**pp.STYLE_INSTRUCTIONS, **value}
 
 
 def reflection_messages(
@@ -99,7 +131,7 @@ def reflection_messages(
         document=item["text"],
         article=pp.describe_article(article, constitution, deep=item["style"] == "explained"),
         kind_instruction=pp.KIND_INSTRUCTIONS[item["kind"]],
-        style_instruction=pp.STYLE_INSTRUCTIONS[item["style"]],
+        style_instruction=(spec.style_instructions or pp.STYLE_INSTRUCTIONS)[item["style"]],
     )
     return [{"role": "system", "content": spec.system}, {"role": "user", "content": user}]
 

@@ -13,7 +13,6 @@ Output: ``<run>/<stage>/generations.jsonl``, one row per prompt::
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import ClassVar, Literal
 
@@ -25,9 +24,10 @@ from charter.backends.batch import generate_many
 from charter.prompts import PromptRecord, load_prompts
 from charter.runs.config import StageSpec
 from charter.runs.context import RunContext
-from charter.runs.store import JsonlStore
+from charter.runs.store import ErrorLog, JsonlStore
 
 OUTPUT = "generations.jsonl"
+ERRORS = "errors.jsonl"
 
 
 class GenerateSpec(StageSpec):
@@ -55,7 +55,7 @@ def run_generate(spec: GenerateSpec, ctx: RunContext, restart: bool = False) -> 
     counts = {"total": len(prompts), "new": 0, "failed": 0}
     with (
         JsonlStore(folder / OUTPUT) as store,
-        (folder / "errors.jsonl").open("a", encoding="utf-8") as errors,
+        ErrorLog(folder / ERRORS) as errors,
     ):
         todo = [p for p in prompts if p.id not in store]
         if not todo:
@@ -80,18 +80,7 @@ def run_generate(spec: GenerateSpec, ctx: RunContext, restart: bool = False) -> 
                     store.add(_row(spec, ctx, by_id[prompt_id], result))
                     counts["new"] += 1
                 else:
-                    errors.write(
-                        json.dumps(
-                            {
-                                "key": prompt_id,
-                                "error": str(result),
-                                "type": type(result).__name__,
-                                "at": datetime.now(UTC).isoformat(),
-                            }
-                        )
-                        + "\n"
-                    )
-                    errors.flush()
+                    errors.add(prompt_id, result)
                     counts["failed"] += 1
                 bar.advance()
         return {**counts, "done": len(store)}

@@ -5,6 +5,9 @@ acknowledged, so a ``kill -9`` loses at most the line being written. On open,
 a torn last line (no trailing newline, or not valid JSON) is cut off; the keys
 of the complete lines are the work already done. A rerun skips those keys, so
 nothing is lost and nothing is written twice.
+
+A stage's failures go to an :class:`ErrorLog` beside its stores: one row per
+failure, in the shape every ``errors.jsonl`` shares (see :func:`error_row`).
 """
 
 from __future__ import annotations
@@ -12,13 +15,29 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from charter.errors import RunError
 
 
-class JsonlStore:
+class _AppendFile:
+    """An open append handle, closed on ``with`` exit (the base of both writers here)."""
+
+    _handle: Any
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class JsonlStore(_AppendFile):
     """Records in ``path``, unique by the value of ``key_field``.
 
     Args:
@@ -78,15 +97,6 @@ class JsonlStore:
         self._keys.add(str(key))
         return True
 
-    def close(self) -> None:
-        self._handle.close()
-
-    def __enter__(self) -> JsonlStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
 
 def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
     """Yield the complete records of a JSONL file (a torn last line is skipped)."""
@@ -98,3 +108,49 @@ def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
                 yield json.loads(line)
             except ValueError:
                 return
+
+
+MALFORMED = "malformed"  # the ``type`` of a failure given as a message, not an exception
+
+
+def error_row(key: str, error: object, **context: Any) -> dict[str, Any]:
+    """The shape shared by every ``errors.jsonl`` row.
+
+    ``{"key", **context, "error", "type", "at"}``: ``error`` is the message,
+    ``type`` the exception's class name (``"malformed"`` when ``error`` is a
+    plain message, e.g. a parser's complaint) and ``at`` the UTC time. The
+    caller adds what locates the failure (``step``, ``round``, ``raw`` text,
+    ``provenance``...) as ``context``.
+    """
+    kind = type(error).__name__ if isinstance(error, BaseException) else MALFORMED
+    return {
+        "key": key,
+        **context,
+        "error": str(error),
+        "type": kind,
+        "at": datetime.now(UTC).isoformat(),
+    }
+
+
+class ErrorLog(_AppendFile):
+    """A stage's ``errors.jsonl``: failure rows appended as they happen.
+
+    Unlike :class:`JsonlStore` it is not keyed: a failed key is retried on the
+    next run and may fail again, and each failure is a row of its own.
+
+    Args:
+        path: the JSONL file (created with its folder if missing).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._handle = self.path.open("a", encoding="utf-8")
+
+    def add(self, key: str, error: object, **context: Any) -> dict[str, Any]:
+        """Append :func:`error_row` of ``key``, ``error`` and ``context``; return the row."""
+        row = error_row(key, error, **context)
+        self._handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        # Flushed, so a reader (or a crash) sees every failure logged so far.
+        self._handle.flush()
+        return row

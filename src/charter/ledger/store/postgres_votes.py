@@ -18,10 +18,13 @@ from charter.ledger.store.votes import (
     Pair,
     StoredVote,
     VoteBatch,
+    current_votes_query,
     plan_current,
+    read_pages,
     replay_error,
     vote_nodes_to_store,
     vote_row,
+    vote_values,
 )
 
 VOTE_SCHEMA = [
@@ -69,12 +72,8 @@ class PostgresVotes:
                     cur.executemany(
                         f"INSERT INTO votes ({VOTE_COLUMNS}) "
                         "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                        [
-                            (v.index, v.leaf_hash, v.data, v.entry_id, v.voter_key, v.nonce,
-                             v.value, v.timestamp)
-                            for v in batch.votes
-                        ],
-                    )  # fmt: skip
+                        [vote_values(v) for v in batch.votes],
+                    )
                     # vote_current still holds the earlier state here.
                     replaced, current = plan_current(batch, self._held(cur, batch))
                     if inner:
@@ -119,27 +118,19 @@ class PostgresVotes:
         return {(level, index): bytes(node) for level, index, node in rows}
 
     def votes(self, start: int = 0, stop: int | None = None) -> Iterator[StoredVote]:
-        position = start
-        while stop is None or position < stop:
-            end = position + _PAGE if stop is None else min(stop, position + _PAGE)
+        def fetch(first: int, end: int) -> list:
             with self._errors("reading votes"):  # type: ignore[attr-defined]
-                rows = self._conn.execute(
+                return self._conn.execute(
                     f"SELECT {VOTE_COLUMNS} FROM votes WHERE idx >= %s AND idx < %s ORDER BY idx",
-                    (position, end),
+                    (first, end),
                 ).fetchall()
-            yield from map(vote_row, rows)
-            if len(rows) < end - position:
-                return
-            position = end
+
+        return read_pages(fetch, start, stop, _PAGE)
 
     def current_votes(self, entry_id: str | None = None) -> list[StoredVote]:
-        columns = ", ".join("v." + c for c in VOTE_COLUMNS.split(", "))
-        query = f"SELECT {columns} FROM vote_current c JOIN votes v ON v.idx = c.idx"
-        args: tuple[str, ...] = ()
-        if entry_id is not None:
-            query, args = query + " WHERE c.entry_id = %s", (entry_id,)
+        query, args = current_votes_query(entry_id, "%s")
         with self._errors("reading current votes"):  # type: ignore[attr-defined]
-            rows = self._conn.execute(query + " ORDER BY v.idx", args).fetchall()
+            rows = self._conn.execute(query, args).fetchall()
         return [vote_row(row) for row in rows]
 
     def vote_tallies(self, entry_ids: Sequence[str]) -> dict[str, tuple[int, int]]:

@@ -16,10 +16,13 @@ from charter.ledger.store.votes import (
     Pair,
     StoredVote,
     VoteBatch,
+    current_votes_query,
     plan_current,
+    read_pages,
     replay_error,
     vote_nodes_to_store,
     vote_row,
+    vote_values,
 )
 
 VOTE_SCHEMA = """
@@ -68,12 +71,8 @@ class SqliteVotes:
                     # Votes first: a replay fails on the unique nonce before any other check.
                     db.executemany(
                         f"INSERT INTO votes ({VOTE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        (
-                            (v.index, v.leaf_hash, v.data, v.entry_id, v.voter_key, v.nonce,
-                             v.value, v.timestamp)
-                            for v in batch.votes
-                        ),
-                    )  # fmt: skip
+                        map(vote_values, batch.votes),
+                    )
                     # vote_current still holds the earlier state here.
                     replaced, current = plan_current(batch, self._held(batch))
                     db.executemany("INSERT INTO vote_nodes VALUES (?, ?, ?)", inner)
@@ -117,27 +116,19 @@ class SqliteVotes:
         return found
 
     def votes(self, start: int = 0, stop: int | None = None) -> Iterator[StoredVote]:
-        position = start
-        while stop is None or position < stop:
-            end = position + _PAGE if stop is None else min(stop, position + _PAGE)
+        def fetch(first: int, end: int) -> list:
             with self._errors("reading votes"):  # type: ignore[attr-defined]
-                rows = self._db.execute(
+                return self._db.execute(
                     f"SELECT {VOTE_COLUMNS} FROM votes WHERE idx >= ? AND idx < ? ORDER BY idx",
-                    (position, end),
+                    (first, end),
                 ).fetchall()
-            yield from map(vote_row, rows)
-            if len(rows) < end - position:
-                return
-            position = end
+
+        return read_pages(fetch, start, stop, _PAGE)
 
     def current_votes(self, entry_id: str | None = None) -> list[StoredVote]:
-        columns = ", ".join("v." + c for c in VOTE_COLUMNS.split(", "))
-        query = f"SELECT {columns} FROM vote_current c JOIN votes v ON v.idx = c.idx"
-        args: tuple[str, ...] = ()
-        if entry_id is not None:
-            query, args = query + " WHERE c.entry_id = ?", (entry_id,)
+        query, args = current_votes_query(entry_id, "?")
         with self._errors("reading current votes"):  # type: ignore[attr-defined]
-            rows = self._db.execute(query + " ORDER BY v.idx", args).fetchall()
+            rows = self._db.execute(query, args).fetchall()
         return [vote_row(row) for row in rows]
 
     def vote_tallies(self, entry_ids: Sequence[str]) -> dict[str, tuple[int, int]]:

@@ -15,11 +15,17 @@ in tables of their own:
 
 :meth:`VoteStore.append_votes` is one transaction, like a wish append: the
 votes, their nodes and the current-vote index move together or not at all.
+
+Both backends share from here what is not SQL dialect: the row mapping
+(:func:`vote_values`, :func:`vote_row`), the one-current-vote rule
+(:func:`plan_current`), the node checks, paging (:func:`read_pages`) and the
+query for the votes in force (:func:`current_votes_query`). What differs by
+dialect (batched lookups, tallies, upserts) stays in each backend.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -147,6 +153,20 @@ def replay_error() -> EntryError:
     )
 
 
+def vote_values(vote: StoredVote) -> tuple[int, bytes, bytes, str, str, str, int, str]:
+    """The row of ``VOTE_COLUMNS`` that stores ``vote`` (the inverse of :func:`vote_row`)."""
+    return (
+        vote.index,
+        vote.leaf_hash,
+        vote.data,
+        vote.entry_id,
+        vote.voter_key,
+        vote.nonce,
+        vote.value,
+        vote.timestamp,
+    )
+
+
 def vote_row(row: Sequence[object]) -> StoredVote:
     """A StoredVote from a row of ``VOTE_COLUMNS``."""
     index, leaf, data, entry_id, voter_key, nonce, value, timestamp = row
@@ -163,3 +183,39 @@ def vote_row(row: Sequence[object]) -> StoredVote:
 
 
 VOTE_COLUMNS = "idx, leaf_hash, data, entry_id, voter_key, nonce, value, timestamp"
+
+
+def read_pages(
+    fetch: Callable[[int, int], Sequence[Sequence[object]]],
+    start: int = 0,
+    stop: int | None = None,
+    page: int = 2000,
+) -> Iterator[StoredVote]:
+    """Votes ``start <= index < stop`` read ``page`` at a time by ``fetch(first, end)``.
+
+    ``fetch`` returns the rows of ``VOTE_COLUMNS`` with ``first <= idx < end`` in
+    order; a short page means the log ended, so ``stop=None`` reads to the end
+    without asking for the size first.
+    """
+    position = start
+    while stop is None or position < stop:
+        end = position + page if stop is None else min(stop, position + page)
+        rows = fetch(position, end)
+        yield from map(vote_row, rows)
+        if len(rows) < end - position:
+            return
+        position = end
+
+
+def current_votes_query(entry_id: str | None, mark: str) -> tuple[str, tuple[str, ...]]:
+    """The query (and its arguments) for the votes in force, in vote-log order.
+
+    Args:
+        entry_id: only the votes on this wish; None for all.
+        mark: the driver's placeholder, ``?`` (sqlite3) or ``%s`` (psycopg).
+    """
+    columns = ", ".join("v." + c for c in VOTE_COLUMNS.split(", "))
+    query = f"SELECT {columns} FROM vote_current c JOIN votes v ON v.idx = c.idx"
+    if entry_id is None:
+        return query + " ORDER BY v.idx", ()
+    return query + f" WHERE c.entry_id = {mark} ORDER BY v.idx", (entry_id,)
