@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -73,6 +74,18 @@ def test_changed_settings_need_restart(tmp_path):
     with pytest.raises(RunError, match=r"different settings.*--restart"):
         run_experiment(changed, progress=False)
     assert run_experiment(changed, progress=False, restart=True).stages["gen"]["new"] == 6
+
+
+def test_restart_redoes_only_the_stages_whose_settings_changed(tmp_path):
+    stage = {"name": "gen", "kind": "generate", "model": "m", "limit": 6}
+    other = {"name": "other", "kind": "generate", "model": "m", "limit": 4}
+    run_experiment(write_config(tmp_path, stages=[stage, other]), progress=False)
+    kept = rows(tmp_path, "other")
+    changed = write_config(tmp_path, stages=[{**stage, "temperature": 0.1}, other])
+    summary = run_experiment(changed, progress=False, restart=True)
+    assert summary.stages["gen"]["new"] == 6  # redone
+    assert summary.stages["other"]["new"] == 0  # resumed: nothing discarded
+    assert rows(tmp_path, "other") == kept
 
 
 def test_backend_failures_are_recorded_and_retried(tmp_path, monkeypatch):
@@ -159,3 +172,21 @@ def test_quickstart_config_validates():
         "pretrain_reflect",
         "pretrain_mix",
     }
+    # The report compares base and trained models on every eval suite.
+    suites = {x for s in config.stages if s.kind == "eval" for x in s.suites}
+    assert suites == {"pairwise", "evasive", "refusal", "conflicts", "agentic"}
+
+
+def test_pretrain_config_validates():
+    config, _ = load_config("configs/pretrain.yaml")
+    kinds = [s.kind for s in config.stages]
+    assert kinds == ["pretrain_classify", "pretrain_reflect", "pretrain_mix"]
+
+
+def test_the_config_hash_sees_every_stage_setting(tmp_path):
+    config, _ = load_config("configs/pretrain.yaml")
+    assert config.dump()["stages"][0]["judge_limit"] == 40  # a field of the stage's own kind
+    text = Path("configs/pretrain.yaml").read_text()
+    changed = tmp_path / "pretrain.yaml"
+    changed.write_text(text.replace("judge_limit: 40", "judge_limit: 41"))
+    assert load_config(changed)[0].config_hash() != config.config_hash()

@@ -136,7 +136,16 @@ class RunConfig(BaseModel):
 
     def config_hash(self) -> str:
         """SHA-256 of the canonical JSON of the validated config (defaults filled in)."""
-        return canonical_hash(self.model_dump(mode="json"))
+        return canonical_hash(self.dump())
+
+    def dump(self) -> dict[str, Any]:
+        """The validated config as JSON data, every stage with its own kind's fields.
+
+        ``serialize_as_any``: ``stages`` is declared as the base ``StageSpec``, and
+        pydantic would otherwise serialise only the base fields (name, kind), so the
+        hash would not change when a stage's settings do.
+        """
+        return self.model_dump(mode="json", serialize_as_any=True)
 
 
 def load_config(path: str | Path) -> tuple[RunConfig, Path]:

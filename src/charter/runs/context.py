@@ -116,16 +116,19 @@ class RunContext:
         folder = self.output_dir / stage.name
         meta_path = folder / "stage.json"
         fingerprint = self.stage_fingerprint(stage)
-        if restart and folder.exists():
-            shutil.rmtree(folder)
         if meta_path.exists():
             old = json.loads(meta_path.read_text())
             if old.get("fingerprint_hash") != canonical_hash(fingerprint):
-                raise RunError(
-                    f"{folder} was made with different settings for stage {stage.name!r}; "
-                    "rerun with --restart to redo it, or give the run a new name."
-                )
-        else:
+                if not restart:
+                    raise RunError(
+                        f"{folder} was made with different settings for stage {stage.name!r}; "
+                        "rerun with --restart to redo it, or give the run a new name."
+                    )
+                # Only a stage whose settings changed is discarded; the others resume.
+                shutil.rmtree(folder)
+        elif restart and folder.exists():
+            shutil.rmtree(folder)  # rows without a record of their settings: not trusted
+        if not meta_path.exists():
             folder.mkdir(parents=True, exist_ok=True)
             meta_path.write_text(
                 json.dumps(

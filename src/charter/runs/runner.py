@@ -118,7 +118,7 @@ def _write_manifest(
         "updated_at": datetime.now(UTC).isoformat(),
         "charter_version": charter.__version__,
         "python": platform.python_version(),
-        "config": ctx.config.model_dump(mode="json"),
+        "config": ctx.config.dump(),
     }
     path = ctx.output_dir / "manifest.json"
     tmp = path.with_suffix(".json.tmp")
