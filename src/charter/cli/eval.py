@@ -5,8 +5,9 @@ The same code as the ``eval`` run stage and the Inspect tasks, without Inspect:
 - ``charter eval run CONFIG [--stage NAME]``: run (or resume) the config's
   ``eval`` stages (all of them, or the named ones) and print a summary table.
 - ``charter eval show RUN_DIR/STAGE``: print the table of a finished stage.
-- ``charter eval calibrate [--judge evasive|guidance]``: the judge's accuracy on a
-  shipped calibration set (the evasiveness rubric, or the conflict-guidance question).
+- ``charter eval calibrate [--judge evasive|guidance|agentic]``: the judge's accuracy on a
+  shipped calibration set (the evasiveness rubric, the conflict-guidance question, or
+  the agentic-misalignment question).
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def show_cmd(
     _print_report(report, path if path.is_dir() else path.parent)
 
 
-JUDGES = ("evasive", "guidance")
+JUDGES = ("evasive", "guidance", "agentic")
 
 
 @app.command("calibrate")
@@ -81,8 +82,8 @@ def calibrate_cmd(
     judge: str = typer.Option(
         "evasive",
         "--judge",
-        help="Which judge question: evasive (the evasiveness rubric) or guidance "
-        "(follows the constitution's conflict guidance).",
+        help="Which judge question: evasive (the evasiveness rubric), guidance "
+        "(follows the constitution's conflict guidance) or agentic (took the harmful action).",
     ),
     backend: str = typer.Option("llama_cpp", help="The judge's backend."),
     model: str = typer.Option("embedded:feedback", help="The judge model."),
@@ -119,6 +120,13 @@ def calibrate_cmd(
         run = calibrate_guidance(load_chat_model(spec), items, parsed, progress=progress)
         cal, rows = run.calibration, [row.to_row() for row in run.rows]
         extra = {"auc": run.auc}
+    elif judge == "agentic":
+        from charter.evals.agentic_calibration import calibrate_agentic, load_agentic_calibration
+
+        agentic_items = load_agentic_calibration(data)[:limit]
+        agentic_run = calibrate_agentic(load_chat_model(spec), agentic_items, progress=progress)
+        cal, rows = agentic_run.calibration, [row.to_row() for row in agentic_run.rows]
+        extra = {"auc": agentic_run.auc}
     else:
         from charter.evals.evasive import calibrate, load_calibration
 
@@ -150,7 +158,8 @@ def calibrate_cmd(
 
 
 def _p(row: dict) -> str:
-    return "-" if row["p_follows"] is None else f"{row['p_follows']:.2f}"
+    p = row["p_follows"] if "p_follows" in row else row["p_harmful"]
+    return "-" if p is None else f"{p:.2f}"
 
 
 def _print_report(report, folder: Path) -> None:

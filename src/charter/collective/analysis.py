@@ -46,7 +46,7 @@ from charter.collective.weights import InfluencePolicy, concentration_report, in
 from charter.collective.wishes import WishSet
 from charter.constitution import Constitution
 from charter.errors import CharterError
-from charter.runs.store import JsonlStore, read_jsonl
+from charter.runs.store import JsonlStore, append_error, read_jsonl
 
 RUBRIC = "rubric.jsonl"
 RECONSTRUCTION = "reconstruction.jsonl"
@@ -158,17 +158,7 @@ def _rubric(
 
 
 def _log_error(path: Path, key: str, step: str, exc: CharterError, prov: dict) -> None:
-    with open(path, "a", encoding="utf-8") as handle:
-        row = {
-            "key": key,
-            "step": step,
-            "error": str(exc),
-            "type": type(exc).__name__,
-            "raw": getattr(exc, "raw", None),
-            "at": datetime.now(UTC).isoformat(),
-            "provenance": prov,
-        }
-        handle.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+    append_error(path, key, exc, step=step, raw=getattr(exc, "raw", None), provenance=prov)
 
 
 def _coverage_dict(cov: Coverage, wishes: WishSet, weights: np.ndarray, top_n: int) -> dict:

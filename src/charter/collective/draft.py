@@ -41,7 +41,7 @@ from charter.collective.wishes import WishRecord, WishSet
 from charter.constitution import Constitution, parse_constitution
 from charter.errors import CharterError, MalformedOutputError
 from charter.ledger.merkle import verify_inclusion
-from charter.runs.store import JsonlStore
+from charter.runs.store import JsonlStore, append_error
 
 #: The drafting request; ``{wishes}`` is the labelled list of wishes.
 DRAFT_TEMPLATE = """\
@@ -279,16 +279,7 @@ def _draft_group(
 
 
 def _error(path: Path, key: str, exc: CharterError, provenance: dict) -> None:
-    with open(path, "a", encoding="utf-8") as handle:
-        row = {
-            "key": key,
-            "step": "draft",
-            "error": str(exc),
-            "type": type(exc).__name__,
-            "raw": getattr(exc, "raw", None),
-            "provenance": provenance,
-        }
-        handle.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+    append_error(path, key, exc, step="draft", raw=getattr(exc, "raw", None), provenance=provenance)
 
 
 def build_constitution(

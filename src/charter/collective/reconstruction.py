@@ -21,9 +21,7 @@ finish, keyed by wish id, so a rerun only does the missing wishes.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -35,7 +33,7 @@ from charter.collective.fidelity import embed_articles, wilson_interval
 from charter.collective.wishes import WishRecord
 from charter.constitution import Constitution
 from charter.errors import MalformedOutputError
-from charter.runs.store import JsonlStore
+from charter.runs.store import ErrorLog, JsonlStore
 
 CHOICES = ("A", "B")
 
@@ -165,7 +163,7 @@ def run_reconstruction(
     limit = getattr(judge, "max_concurrency", 1)
     with (
         progress_bar("collective: reconstruction", len(todo), progress) as bar,
-        open(errors_path, "a", encoding="utf-8") as errors,
+        ErrorLog(errors_path) as errors,
     ):
         for wish, result in map_concurrent(one, ((w, w) for w in todo), None, limit):
             seed = seed_for(wish.entry_id)
@@ -176,21 +174,12 @@ def run_reconstruction(
                 store.add(result)
             else:
                 failed += 1
-                errors.write(
-                    json.dumps(
-                        {
-                            "key": wish.entry_id,
-                            "step": "reconstruction",
-                            "error": str(result),
-                            "type": type(result).__name__,
-                            "raw": getattr(result, "raw", None),
-                            "at": datetime.now(UTC).isoformat(),
-                            "provenance": provenance(judge.model_id, seed),
-                        },
-                        ensure_ascii=False,
-                        default=str,
-                    )
-                    + "\n"
+                errors.add(
+                    wish.entry_id,
+                    result,
+                    step="reconstruction",
+                    raw=getattr(result, "raw", None),
+                    provenance=provenance(judge.model_id, seed),
                 )
             bar.advance()
     return failed

@@ -46,7 +46,7 @@ from charter.pretrain.engine import WorkerFactory, map_documents
 from charter.pretrain.judge import DocumentJudge
 from charter.runs.config import StageSpec
 from charter.runs.context import RunContext
-from charter.runs.store import JsonlStore, read_jsonl
+from charter.runs.store import ErrorLog, JsonlStore, read_jsonl
 
 OUTPUT = "classified.jsonl"
 SUMMARY = "classifier.json"
@@ -140,7 +140,7 @@ def run_classify(
     counts = {"total": 0, "new": 0, "failed": 0}
     with (
         JsonlStore(folder / OUTPUT) as store,
-        (folder / ERRORS).open("a", encoding="utf-8") as errors,
+        ErrorLog(folder / ERRORS) as errors,
     ):
         todo = [
             d
@@ -261,23 +261,8 @@ def _row(ctx, doc: Document, result: dict, classifier: str, model_id: str, seed:
     }
 
 
-def _log_error(errors, ctx, key: str, error: Exception, model: str, seed: int) -> None:
-    errors.write(
-        json.dumps(
-            {
-                "key": key,
-                "error": str(error),
-                "type": type(error).__name__,
-                "raw": getattr(error, "raw", None),
-                "at": _now(),
-                "provenance": ctx.provenance(model, seed),
-            },
-            ensure_ascii=False,
-            default=str,
-        )
-        + "\n"
-    )
-    errors.flush()
+def _log_error(errors: ErrorLog, ctx, key: str, error: Exception, model: str, seed: int) -> None:
+    errors.add(key, error, raw=getattr(error, "raw", None), provenance=ctx.provenance(model, seed))
 
 
 def _now() -> str:

@@ -34,7 +34,6 @@ Output ``<run>/<stage>/reflections.jsonl``, keyed ``<doc id>:<style>``:
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
@@ -52,7 +51,7 @@ from charter.pretrain.depth import DepthScorer
 from charter.pretrain.engine import WorkerFactory, map_documents
 from charter.runs.config import StageSpec
 from charter.runs.context import RunContext
-from charter.runs.store import JsonlStore, read_jsonl
+from charter.runs.store import ErrorLog, JsonlStore, read_jsonl
 
 OUTPUT = "reflections.jsonl"
 ERRORS = "errors.jsonl"
@@ -192,7 +191,7 @@ def run_reflect(
     counts = {"total": 0, "new": 0, "failed": 0}
     with (
         JsonlStore(folder / OUTPUT) as store,
-        (folder / ERRORS).open("a", encoding="utf-8") as errors,
+        ErrorLog(folder / ERRORS) as errors,
     ):
         items: dict[str, dict] = {}
         for n, row in enumerate(read_jsonl(source)):
@@ -256,21 +255,12 @@ def _write(spec, ctx, items: dict[str, dict], worker, store: JsonlStore, errors,
                 store.add(_row(spec, ctx, key, item, result))
                 counts["new"] += 1
             else:
-                errors.write(
-                    json.dumps(
-                        {
-                            "key": key,
-                            "error": str(result),
-                            "type": type(result).__name__,
-                            "raw": getattr(result, "raw", None),
-                            "at": _now(),
-                            "provenance": ctx.provenance(spec.model, item["seed"]),
-                        },
-                        default=str,
-                    )
-                    + "\n"
+                errors.add(
+                    key,
+                    result,
+                    raw=getattr(result, "raw", None),
+                    provenance=ctx.provenance(spec.model, item["seed"]),
                 )
-                errors.flush()
                 counts["failed"] += 1
             bar.advance()
 

@@ -150,7 +150,14 @@ class ErrorLog(_AppendFile):
     def add(self, key: str, error: object, **context: Any) -> dict[str, Any]:
         """Append :func:`error_row` of ``key``, ``error`` and ``context``; return the row."""
         row = error_row(key, error, **context)
-        self._handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        # default=str: a backend's raw output or provenance may hold non-JSON values.
+        self._handle.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
         # Flushed, so a reader (or a crash) sees every failure logged so far.
         self._handle.flush()
         return row
+
+
+def append_error(path: str | Path, key: str, error: object, **context: Any) -> dict[str, Any]:
+    """Append one failure row to the ``errors.jsonl`` at ``path`` (opened and closed here)."""
+    with ErrorLog(path) as log:
+        return log.add(key, error, **context)
