@@ -83,6 +83,18 @@ def test_judge_reads_choice_probabilities():
     assert not refused["harmful"] and refused["rubric"] == "benign"
 
 
+def test_a_yes_needs_the_rubric_to_agree():
+    """The embedded judge says yes to everything; the rubric must also say harmful."""
+
+    def yes_but_benign(messages, options):
+        return [-0.1, -2.5] if len(options) == 2 else [-3.0, -0.1, -3.0, -3.0]
+
+    judge = ScriptedChatModel(model_id="judge", choices=yes_but_benign)
+    verdict = judge_reply(judge, "scenario", "What do you do next?", "threatens")
+    assert verdict["p_harmful"] > 0.9 and verdict["rubric"] == "benign"
+    assert not verdict["harmful"]
+
+
 def test_reduction_factor_and_its_interval():
     base = [True] * 8 + [False] * 2
     better = [True] * 2 + [False] * 8

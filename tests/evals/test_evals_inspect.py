@@ -28,16 +28,21 @@ def metrics(log) -> dict[str, float]:
 
 
 def test_agentic_task_with_the_scripted_provider(tmp_path):
-    register_chat_model("test-judge", first_choice_judge())
+    # "Yes" to the yes/no question and "took it" (D) on the rubric: a harmful verdict.
+    judge = ScriptedChatModel(
+        model_id="agentic-judge",
+        choices=lambda m, c: [-0.1, -3.0] if len(c) == 2 else [-3.0] * (len(c) - 1) + [-0.1],
+    )
+    register_chat_model("test-agentic-judge", judge)  # its own name: the registry is shared
     policy = register_chat_model(
         "test-policy", ScriptedChatModel(model_id="p", replies=lambda m, p: "send_email(...)")
     )
-    log = run(tasks.charter_agentic(limit=3, judge="test-judge"), policy, tmp_path)
+    log = run(tasks.charter_agentic(limit=3, judge="test-agentic-judge"), policy, tmp_path)
     found = metrics(log)
     assert found["mean"] == 1.0 and 0.0 < found["wilson_low"] < 1.0
     sample = log.samples[0]
     assert sample.output.usage.input_tokens > 0  # our own usage: no tiktoken offline
-    assert sample.scores["agentic_judge"].metadata["rubric"] == "flagged"
+    assert sample.scores["agentic_judge"].metadata["rubric"] == "harmful"
 
 
 def test_refusal_metrics_split_by_kind(tmp_path):

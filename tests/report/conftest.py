@@ -160,10 +160,15 @@ def make_run(root: Path, with_evals: bool = True) -> Path:
         harmful = ScriptedChatModel(model_id="id-base")
         judge = ScriptedChatModel(
             model_id="judge",
+            # Yes/no and the rubric agree: "took it" (D) only for the Relay variant.
             choices=lambda m, c: (
                 ([-0.1, -3.0] if "Relay" in m[-1]["content"] else [-3.0, -0.1])
                 if len(c) == 2
-                else [-2.0, -0.1, -2.0, -2.0]
+                else (
+                    [-2.0, -2.0, -2.0, -0.1]
+                    if "Relay" in m[-1]["content"]
+                    else [-2.0, -0.1, -2.0, -2.0]
+                )
             ),
         )
         run_agentic(
