@@ -74,7 +74,7 @@ def test_a_judge_that_answers_by_label_is_perfect():
     assert cal.labels == list(AGENTIC_LABELS) and cal.confusion == [[k, 0], [0, len(items) - k]]
     assert [row.item.id for row in run.rows] == [item.id for item in items]
     assert all(row.correct for row in run.rows)
-    assert {row.rubric for row in run.rows} == {"harmful", "benign"}
+    assert {row.details["rubric"] for row in run.rows} == {"harmful", "benign"}
     assert run.auc == 1.0
 
 
@@ -85,7 +85,7 @@ def test_a_judge_that_always_says_yes_scores_the_share_of_harmful():
     k = sum(item.harmful for item in items)
     assert cal.accuracy == pytest.approx(k / len(items)) and cal.accuracy < 0.5
     assert cal.confusion == [[k, 0], [len(items) - k, 0]]
-    assert {row.item.label for row in run.rows if not row.correct} == {"not_harmful"}
+    assert {row.label for row in run.rows if not row.correct} == {"not_harmful"}
     assert run.auc == 0.5
 
 
@@ -102,7 +102,7 @@ def test_a_yes_biased_judge_is_rescued_by_its_rubric():
 
     run = calibrate_agentic(ScriptedChatModel(choices=choices), items)
     assert run.calibration.accuracy == 1.0
-    assert all(row.p_harmful == pytest.approx(0.8) for row in run.rows)
+    assert all(row.score == pytest.approx(0.8) for row in run.rows)
     assert run.auc == 0.5  # P(yes) alone ranks nothing
 
 

@@ -110,7 +110,7 @@ def test_a_judge_that_always_says_yes_is_at_chance():
     assert cal.confusion == [[len(items) // 2, 0], [len(items) // 2, 0]]
     assert cal.ci_low < 0.5 < cal.ci_high
     wrong = [row for row in run.rows if not row.correct]
-    assert {row.item.label for row in wrong} == {"departs"}
+    assert {row.label for row in wrong} == {"departs"}
     assert run.auc == 0.5  # the same P(follows) for every answer ranks nothing
 
 

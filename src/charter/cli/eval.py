@@ -118,15 +118,17 @@ def calibrate_cmd(
         items = load_guidance_calibration(data)[:limit]
         parsed = load_constitution(constitution)
         run = calibrate_guidance(load_chat_model(spec), items, parsed, progress=progress)
-        cal, rows = run.calibration, [row.to_row() for row in run.rows]
-        extra = {"auc": run.auc}
+        cal, rows, extra = run.calibration, run.item_rows(), {"auc": run.auc}
     elif judge == "agentic":
         from charter.evals.agentic_calibration import calibrate_agentic, load_agentic_calibration
 
         agentic_items = load_agentic_calibration(data)[:limit]
         agentic_run = calibrate_agentic(load_chat_model(spec), agentic_items, progress=progress)
-        cal, rows = agentic_run.calibration, [row.to_row() for row in agentic_run.rows]
-        extra = {"auc": agentic_run.auc}
+        cal, rows, extra = (
+            agentic_run.calibration,
+            agentic_run.item_rows(),
+            {"auc": agentic_run.auc},
+        )
     else:
         from charter.evals.evasive import calibrate, load_calibration
 

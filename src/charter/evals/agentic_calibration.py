@@ -24,21 +24,15 @@ Run it with ``charter eval calibrate --judge agentic`` or
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from charter._util.auc import roc_auc
-from charter._util.progress import progress_bar
 from charter._util.validation import read_models
-from charter.backends.batch import map_concurrent
-from charter.errors import CharterError, DatasetError
+from charter.errors import DatasetError
 from charter.evals.agentic import Scenario, judge_reply, load_scenarios, scenario_text
-from charter.evals.evasive import confusion_matrix, rate
-from charter.evals.results import Calibration
+from charter.evals.binary_calibration import CalibrationRun, calibrate_binary, check_kind, data_file
 
 #: The two classes of the confusion matrix, in display order.
 AGENTIC_LABELS = ("harmful", "not_harmful")
@@ -62,26 +56,16 @@ class AgenticItem(BaseModel):
     kind: str | None = Field(default=None, description="what the reply does (for reading results)")
 
     def model_post_init(self, _context: Any) -> None:
-        if self.kind is not None and self.kind not in HARMFUL_KINDS + HARMLESS_KINDS:
-            raise ValueError(
-                f"kind {self.kind!r} must be one of "
-                f"{', '.join(HARMFUL_KINDS + HARMLESS_KINDS)} (or left out)"
-            )
-        if self.kind is not None and (self.kind in HARMFUL_KINDS) != self.harmful:
-            raise ValueError(
-                f"kind {self.kind!r} contradicts harmful={str(self.harmful).lower()}; "
-                f"harmful kinds are {', '.join(HARMFUL_KINDS)}"
-            )
+        check_kind(self.kind, self.harmful, HARMFUL_KINDS, HARMLESS_KINDS, "harmful")
 
     @property
-    def label(self) -> str:
-        """``harmful`` or ``not_harmful``: the row of the confusion matrix."""
-        return AGENTIC_LABELS[0] if self.harmful else AGENTIC_LABELS[1]
+    def positive(self) -> bool:
+        return self.harmful
 
 
 def agentic_calibration_path() -> Path:
     """The shipped labelled set."""
-    return Path(str(resources.files("charter.evals") / "data" / "agentic_calibration.jsonl"))
+    return data_file("agentic_calibration.jsonl")
 
 
 def load_agentic_calibration(path: str | Path | None = None) -> list[AgenticItem]:
@@ -103,73 +87,12 @@ def load_agentic_calibration(path: str | Path | None = None) -> list[AgenticItem
     return items
 
 
-@dataclass(frozen=True)
-class AgenticVerdict:
-    """The judge's verdict on one labelled reply (``harmful`` None: the judge failed).
-
-    ``p_harmful`` is the yes/no question's P(yes); ``harmful`` is the verdict
-    :func:`~charter.evals.agentic.judge_reply` gives (which also needs the rubric).
-    """
-
-    item: AgenticItem
-    p_harmful: float | None
-    harmful: bool | None
-    rubric: str | None = None
-    error: str | None = None
-
-    @property
-    def judged(self) -> str | None:
-        """``harmful``, ``not_harmful``, or None when the judge gave no verdict."""
-        if self.harmful is None:
-            return None
-        return AGENTIC_LABELS[0] if self.harmful else AGENTIC_LABELS[1]
-
-    @property
-    def correct(self) -> bool:
-        return self.judged == self.item.label
-
-    def to_row(self) -> dict[str, Any]:
-        """The per-item row the CLI prints with ``--json``."""
-        return {
-            "id": self.item.id,
-            "scenario_id": self.item.scenario_id,
-            "kind": self.item.kind,
-            "label": self.item.label,
-            "judged": self.judged,
-            "p_harmful": self.p_harmful,
-            "rubric": self.rubric,
-            "correct": self.correct,
-            "error": self.error,
-        }
-
-
-@dataclass(frozen=True)
-class AgenticCalibrationRun:
-    """The judge's agreement with the labels and every item's verdict, in item order."""
-
-    calibration: Calibration
-    rows: list[AgenticVerdict]
-
-    @property
-    def auc(self) -> float | None:
-        """ROC AUC of P(yes), harmful over harmless replies (threshold-free).
-
-        A judge biased toward "yes" can still rank replies well; this says
-        whether a different threshold (or a debiasing) could rescue it.
-        """
-        harmful = [r.p_harmful for r in self.rows if r.p_harmful is not None and r.item.harmful]
-        harmless = [
-            r.p_harmful for r in self.rows if r.p_harmful is not None and not r.item.harmful
-        ]
-        return roc_auc(harmful, harmless) if harmful and harmless else None
-
-
 def calibrate_agentic(
     judge: Any,
     items: Sequence[AgenticItem] | None = None,
     progress: bool = False,
     concurrency: int | None = None,
-) -> AgenticCalibrationRun:
+) -> CalibrationRun:
     """Ask :func:`~charter.evals.agentic.judge_reply` about every labelled reply.
 
     The judge sees exactly what the agentic suite shows it: the scenario's
@@ -197,33 +120,21 @@ def calibrate_agentic(
     if unknown:
         raise DatasetError(f"scenario_id {unknown}: not in agentic_scenarios.yaml.")
 
-    def ask(item: AgenticItem) -> dict[str, Any]:
+    def ask(item: AgenticItem) -> tuple[float, bool, dict[str, Any]]:
         scenario = scenarios[item.scenario_id]
-        return judge_reply(
+        verdict = judge_reply(
             judge, scenario_text(scenario.messages()), item.reply, scenario.harmful_action
         )
+        details = {"scenario_id": item.scenario_id, "rubric": verdict["rubric"]}
+        return verdict["p_harmful"], verdict["harmful"], details
 
-    verdicts: dict[int, AgenticVerdict] = {}
-    limit = getattr(judge, "max_concurrency", 1)
-    with progress_bar("calibrate agentic judge", len(items), progress) as bar:
-        for index, result in map_concurrent(ask, enumerate(items), concurrency, limit):
-            if isinstance(result, CharterError):
-                verdicts[index] = AgenticVerdict(items[index], None, None, error=str(result))
-            else:
-                verdicts[index] = AgenticVerdict(
-                    items[index], float(result["p_harmful"]), result["harmful"], result["rubric"]
-                )
-            bar.advance()
-    rows = [verdicts[index] for index in range(len(items))]
-    judged = [(row.item.label, row.judged) for row in rows if row.judged is not None]
-    accuracy, low, high = rate(sum(row.correct for row in rows), len(rows))
-    calibration = Calibration(
-        judge=getattr(judge, "model_id", type(judge).__name__),
-        accuracy=accuracy,
-        ci_low=low,
-        ci_high=high,
-        n=len(rows),
-        labels=list(AGENTIC_LABELS),
-        confusion=confusion_matrix(judged, AGENTIC_LABELS),
+    return calibrate_binary(
+        judge,
+        items,
+        ask,
+        AGENTIC_LABELS,
+        "calibrate agentic judge",
+        "p_harmful",
+        progress,
+        concurrency,
     )
-    return AgenticCalibrationRun(calibration, rows)

@@ -111,11 +111,15 @@ def calibrate(
 
 
 def calibration_summary(
-    judge_id: str, pairs: Sequence[tuple[str, str]], n: int | None = None
+    judge_id: str,
+    pairs: Sequence[tuple[str, str]],
+    n: int | None = None,
+    labels: Sequence[str] = CLASSES,
 ) -> Calibration:
     """Accuracy (Wilson interval) and confusion from ``(label, judged)`` pairs.
 
-    ``n`` counts items that got no verdict as wrong (default: ``len(pairs)``).
+    ``n`` counts items that got no verdict as wrong (default: ``len(pairs)``);
+    ``labels`` are the classes in display order (default: the evasiveness rubric's).
     """
     n = len(pairs) if n is None else n
     correct = sum(1 for truth, judged in pairs if truth == judged)
@@ -126,8 +130,8 @@ def calibration_summary(
         ci_low=low,
         ci_high=high,
         n=n,
-        labels=list(CLASSES),
-        confusion=confusion_matrix(pairs),
+        labels=list(labels),
+        confusion=confusion_matrix(pairs, labels),
     )
 
 

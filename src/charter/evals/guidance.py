@@ -24,23 +24,16 @@ Run it with ``charter eval calibrate --judge guidance`` or
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from charter._util.auc import roc_auc
-from charter._util.progress import progress_bar
 from charter._util.validation import read_models
-from charter.backends.batch import map_concurrent
 from charter.constitution import Constitution, load_constitution
-from charter.errors import CharterError
+from charter.evals.binary_calibration import CalibrationRun, calibrate_binary, check_kind, data_file
 from charter.evals.conflicts import conflict_guidance
-from charter.evals.evasive import confusion_matrix, rate
 from charter.evals.judge import follows_guidance
-from charter.evals.results import Calibration
 
 #: The two classes of the confusion matrix, in display order.
 GUIDANCE_LABELS = ("follows", "departs")
@@ -76,26 +69,16 @@ class GuidanceItem(BaseModel):
     )
 
     def model_post_init(self, _context: Any) -> None:
-        if self.kind is not None and self.kind not in FOLLOWING_KINDS + DEPARTING_KINDS:
-            raise ValueError(
-                f"kind {self.kind!r} must be one of "
-                f"{', '.join(FOLLOWING_KINDS + DEPARTING_KINDS)} (or left out)"
-            )
-        if self.kind is not None and (self.kind in FOLLOWING_KINDS) != self.follows:
-            raise ValueError(
-                f"kind {self.kind!r} contradicts follows={str(self.follows).lower()}; "
-                f"following kinds are {', '.join(FOLLOWING_KINDS)}"
-            )
+        check_kind(self.kind, self.follows, FOLLOWING_KINDS, DEPARTING_KINDS, "follows")
 
     @property
-    def label(self) -> str:
-        """``follows`` or ``departs``: the row of the confusion matrix."""
-        return GUIDANCE_LABELS[0] if self.follows else GUIDANCE_LABELS[1]
+    def positive(self) -> bool:
+        return self.follows
 
 
 def guidance_calibration_path() -> Path:
     """The shipped labelled set."""
-    return Path(str(resources.files("charter.evals") / "data" / "guidance_calibration.jsonl"))
+    return data_file("guidance_calibration.jsonl")
 
 
 def load_guidance_calibration(path: str | Path | None = None) -> list[GuidanceItem]:
@@ -108,64 +91,13 @@ def load_guidance_calibration(path: str | Path | None = None) -> list[GuidanceIt
     return read_models(source, GuidanceItem, "calibration")
 
 
-@dataclass(frozen=True)
-class GuidanceVerdict:
-    """The judge's verdict on one labelled item (``p_follows`` None: the judge failed)."""
-
-    item: GuidanceItem
-    p_follows: float | None
-    error: str | None = None
-
-    @property
-    def judged(self) -> str | None:
-        """``follows``, ``departs``, or None when the judge gave no verdict."""
-        if self.p_follows is None:
-            return None
-        return GUIDANCE_LABELS[0] if self.p_follows >= THRESHOLD else GUIDANCE_LABELS[1]
-
-    @property
-    def correct(self) -> bool:
-        return self.judged == self.item.label
-
-    def to_row(self) -> dict[str, Any]:
-        """The per-item row the CLI prints with ``--json``."""
-        return {
-            "id": self.item.id,
-            "kind": self.item.kind,
-            "label": self.item.label,
-            "judged": self.judged,
-            "p_follows": self.p_follows,
-            "correct": self.correct,
-            "error": self.error,
-        }
-
-
-@dataclass(frozen=True)
-class GuidanceCalibrationRun:
-    """The judge's agreement with the labels and every item's verdict, in item order."""
-
-    calibration: Calibration
-    rows: list[GuidanceVerdict]
-
-    @property
-    def auc(self) -> float | None:
-        """ROC AUC of P(follows), following over departing answers (threshold-free).
-
-        A judge whose probabilities crowd near 0.5 can rank answers well yet
-        misclassify many at the fixed threshold; this says how well it ranks.
-        """
-        follows = [r.p_follows for r in self.rows if r.p_follows is not None and r.item.follows]
-        departs = [r.p_follows for r in self.rows if r.p_follows is not None and not r.item.follows]
-        return roc_auc(follows, departs) if follows and departs else None
-
-
 def calibrate_guidance(
     judge: Any,
     items: Sequence[GuidanceItem] | None = None,
     constitution: Constitution | str | Path | None = None,
     progress: bool = False,
     concurrency: int | None = None,
-) -> GuidanceCalibrationRun:
+) -> CalibrationRun:
     """Ask :func:`~charter.evals.judge.follows_guidance` about every labelled item.
 
     The judge sees exactly what the conflicts suite shows it: the guidance the
@@ -196,33 +128,18 @@ def calibrate_guidance(
         articles: conflict_guidance(constitution, articles)
         for articles in {item.articles for item in items}
     }
-    verdicts: dict[int, GuidanceVerdict] = {}
-    limit = getattr(judge, "max_concurrency", 1)
-    with progress_bar("calibrate guidance judge", len(items), progress) as bar:
-        for index, result in map_concurrent(
-            lambda item: follows_guidance(
-                judge, item.prompt, item.response, guidance[item.articles]
-            ),
-            enumerate(items),
-            concurrency,
-            limit,
-        ):
-            if isinstance(result, CharterError):
-                verdicts[index] = GuidanceVerdict(items[index], None, str(result))
-            else:
-                verdicts[index] = GuidanceVerdict(items[index], float(result))
-            bar.advance()
-    rows = [verdicts[index] for index in range(len(items))]
-    judged = [(row.item.label, row.judged) for row in rows if row.judged is not None]
-    correct = sum(row.correct for row in rows)
-    accuracy, low, high = rate(correct, len(rows))
-    calibration = Calibration(
-        judge=getattr(judge, "model_id", type(judge).__name__),
-        accuracy=accuracy,
-        ci_low=low,
-        ci_high=high,
-        n=len(rows),
-        labels=list(GUIDANCE_LABELS),
-        confusion=confusion_matrix(judged, GUIDANCE_LABELS),
+    return calibrate_binary(
+        judge,
+        items,
+        lambda item: _ask(judge, item, guidance[item.articles]),
+        GUIDANCE_LABELS,
+        "calibrate guidance judge",
+        "p_follows",
+        progress,
+        concurrency,
     )
-    return GuidanceCalibrationRun(calibration, rows)
+
+
+def _ask(judge: Any, item: GuidanceItem, guidance: str) -> tuple[float, bool, dict[str, Any]]:
+    p_follows = follows_guidance(judge, item.prompt, item.response, guidance)
+    return p_follows, p_follows >= THRESHOLD, {}
