@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TypeVar
 
@@ -47,34 +46,24 @@ def read_models(path: Path, model: type[M], what: str = "data") -> list[M]:
     Raises:
         DatasetError: naming the file, the line and the field (or that it holds nothing).
     """
+    from charter._util.jsonl import iter_objects
     from charter.errors import DatasetError
 
     if not path.is_file():
         raise DatasetError(f"{path}: no such {what} file; give a .jsonl file.")
     items: list[M] = []
     seen: set[str] = set()
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-            except ValueError:
-                raise DatasetError(
-                    f"{path}:{number}: not valid JSON; write one object a line."
-                ) from None
-            try:
-                item = model.model_validate(data)
-            except ValidationError as exc:
-                raise DatasetError(f"{path}:{number}: {describe(exc, data)}") from None
-            ident = getattr(item, "id", None)
-            if ident is not None:
-                if ident in seen:
-                    raise DatasetError(
-                        f"{path}:{number}: field id: {ident!r} repeats; make it unique."
-                    )
-                seen.add(ident)
-            items.append(item)
+    for where, data in iter_objects(path):
+        try:
+            item = model.model_validate(data)
+        except ValidationError as exc:
+            raise DatasetError(f"{where}: {describe(exc, data)}") from None
+        ident = getattr(item, "id", None)
+        if ident is not None:
+            if ident in seen:
+                raise DatasetError(f"{where}: field id: {ident!r} repeats; make it unique.")
+            seen.add(ident)
+        items.append(item)
     if not items:
         raise DatasetError(f"{path}: holds no {what} items.")
     return items

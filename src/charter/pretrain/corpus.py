@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -34,6 +33,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from charter._util.jsonl import iter_objects
 from charter.errors import DatasetError, missing_extra
 
 SAMPLE = "builtin:sample"
@@ -105,17 +105,8 @@ def iter_documents(
 
 
 def _jsonl(path: Path, text_field: str) -> Iterator[Document]:
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError:
-                raise DatasetError(f"{path}:{number}: not valid JSON.") from None
-            if not isinstance(row, dict):
-                raise DatasetError(f"{path}:{number}: each line must be a JSON object.")
-            yield _document(row, text_field, f"{path}:{number}")
+    for where, row in iter_objects(path):
+        yield _document(row, text_field, where)
 
 
 def _parquet(path: Path, text_field: str) -> Iterator[Document]:

@@ -7,7 +7,6 @@ because resumable stages key their records by it.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from charter._util.jsonl import iter_objects
 from charter.errors import DatasetError, missing_extra
 
 BUILTIN = ("redteam", "helpfulness")
@@ -134,14 +134,4 @@ def _rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
         return
     if path.suffix != ".jsonl":
         raise DatasetError(f"{path}: prompt files must be .jsonl or .parquet.")
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError as exc:
-                raise DatasetError(f"{path}:{number}: not valid JSON ({exc.msg}).") from None
-            if not isinstance(row, dict):
-                raise DatasetError(f"{path}:{number}: each line must be a JSON object.")
-            yield f"{path}:{number}", row
+    yield from iter_objects(path)

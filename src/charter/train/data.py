@@ -21,12 +21,12 @@ which ``train.json`` records as the dataset's identity.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from charter._util.jsonl import iter_objects
 from charter.errors import DatasetError, missing_extra
 from charter.runs.provenance import canonical_hash
 
@@ -90,19 +90,7 @@ def read_rows(path: Path) -> list[tuple[str, dict[str, Any]]]:
         return [(f"{path}[{i}]", row) for i, row in enumerate(loaded)]
     if path.suffix != ".jsonl":
         raise DatasetError(f"{path}: training data must be a .jsonl file or a dataset folder.")
-    rows = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError as exc:
-                raise DatasetError(f"{path}:{number}: not valid JSON ({exc.args[0]}).") from None
-            if not isinstance(row, dict):
-                raise DatasetError(f"{path}:{number}: each line must be a JSON object.")
-            rows.append((f"{path}:{number}", row))
-    return rows
+    return list(iter_objects(path))
 
 
 def load_sft(path: str | Path) -> TrainData:
