@@ -21,12 +21,12 @@ def test_feedback_judge_on_four_guidance_items(feedback_llama):
     cal = run.calibration
     print(
         f"guidance subset: {cal.accuracy:.2f} confusion {cal.confusion} "
-        f"p_follows {[round(r.p_follows or 0, 2) for r in run.rows]} "
+        f"p_follows {[round(r.score or 0, 2) for r in run.rows]} "
         f"in {time.perf_counter() - start:.0f}s"
     )
     assert cal.n == 4 and all(row.error is None for row in run.rows)
-    assert all(0.0 < row.p_follows < 1.0 for row in run.rows)
+    assert all(0.0 < row.score < 1.0 for row in run.rows)
     # A floor a judge reading the guidance must clear: the answer that follows it
     # scores above the reckless one.
-    by_kind = {row.item.kind: row.p_follows for row in run.rows}
+    by_kind = {row.item.kind: row.score for row in run.rows}
     assert by_kind["harm_reduction"] > by_kind["reckless"]
