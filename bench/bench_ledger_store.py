@@ -31,9 +31,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_merkle import hashlib_root
-from charter.ledger.merkle import leaf_hash
 from charter.ledger.store import AppendBatch, StoredEntry, open_store
 from charter.ledger.tree import new_nodes
+from charter.merkle import leaf_hash
 
 
 def make_entries(n: int, size: int = 700) -> list[bytes]:
@@ -130,7 +130,7 @@ PROBE = r"""
 import random, statistics, sys, time
 from charter.ledger.store import open_store
 from charter.ledger.tree import tree_inclusion_proof, tree_consistency_proof, tree_root
-from charter.ledger.merkle import verify_inclusion, verify_consistency
+from charter.merkle import verify_inclusion, verify_consistency
 store = open_store(sys.argv[1]); n = store.size(); rng = random.Random(1)
 t = time.perf_counter_ns(); proof = tree_inclusion_proof(n // 3, n, store)
 first = time.perf_counter_ns() - t

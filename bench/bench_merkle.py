@@ -26,7 +26,6 @@ import statistics
 import time
 from collections.abc import Callable
 
-from charter.ledger.merkle import leaf_hash, root_hash, verify_consistency, verify_inclusion
 from charter.ledger.tree import (
     MemoryNodes,
     new_nodes,
@@ -34,6 +33,7 @@ from charter.ledger.tree import (
     tree_inclusion_proof,
     tree_root,
 )
+from charter.merkle import leaf_hash, root_hash, verify_consistency, verify_inclusion
 
 
 def hashlib_root(entries: list[bytes]) -> bytes:

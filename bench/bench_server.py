@@ -41,7 +41,7 @@ from charter._util.net import free_port
 from charter.ledger.checkpoint import LogKey, save_key, verify_checkpoint
 from charter.ledger.entry import Entry, generate_author_key, new_salt, sign_entry
 from charter.ledger.log import Ledger
-from charter.ledger.merkle import leaf_hash, verify_inclusion
+from charter.merkle import leaf_hash, verify_inclusion
 
 ORIGIN = "bench.example/wishes"
 SERVE = "import typer; from charter.cli.serve import serve; typer.run(serve)"

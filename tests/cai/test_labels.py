@@ -6,6 +6,7 @@ feedback models end to end (marked ``model``).
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import time
@@ -19,8 +20,6 @@ from charter.cai.labelers import (
     ConstitutionalLabeler,
     Judgement,
     Labeler,
-    clamp_label,
-    ensemble_label,
     judge_pair,
 )
 from charter.cai.labels import LabelSpec, pair_indices, run_labels
@@ -33,30 +32,6 @@ LOG = math.log
 
 
 # -- the arithmetic ----------------------------------------------------------------------
-
-
-def test_ensemble_label_averages_orders_then_principles():
-    p, bias = ensemble_label([(0.8, 0.4)])
-    assert p == pytest.approx(0.6) and bias == pytest.approx(0.4)
-    p, bias = ensemble_label([(0.8, 0.4), (0.5, 0.7), (0.2, 0.2)])
-    assert p == pytest.approx((0.6 + 0.6 + 0.2) / 3)
-    assert bias == pytest.approx((0.4 - 0.2 + 0.0) / 3)
-
-
-def test_ensemble_label_rejects_bad_input():
-    with pytest.raises(ValueError, match="at least one"):
-        ensemble_label([])
-    with pytest.raises(ValueError, match=r"in \[0, 1\]"):
-        ensemble_label([(1.2, 0.5)])
-
-
-def test_clamp_label():
-    assert clamp_label(0.93) == 0.6
-    assert clamp_label(0.02) == 0.4
-    assert clamp_label(0.55) == 0.55
-    assert clamp_label(0.9, 0.3, 0.8) == 0.8
-    with pytest.raises(ValueError, match="clamp band"):
-        clamp_label(0.5, 0.7, 0.6)
 
 
 def test_pair_indices():
@@ -155,9 +130,9 @@ def test_chain_of_thought_reasons_then_scores_and_clamps(constitution):
 @pytest.mark.parametrize(
     ("logprobs", "message"),
     [
-        ([float("nan"), -1.0], "unusable"),
-        ([-math.inf, -math.inf], "neither A nor B"),
-        ([-1.0], "unusable"),
+        ([float("nan"), -1.0], "NaN or \\+inf"),
+        ([-math.inf, -math.inf], "none of the choices \\(A, B\\)"),
+        ([-1.0], "1 log-probs for 2 choices"),
         (["x", "y"], "non-numeric"),
     ],
 )
@@ -253,7 +228,14 @@ def test_stage_writes_preferences_with_provenance_and_a_dataset(tmp_path, models
     import datasets
 
     summary = run_experiment(write_config(tmp_path), progress=False)
-    assert summary.stages["prefs"] == {"total": 5, "new": 5, "failed": 0, "done": 5, "skipped": 0}
+    counts = summary.stages["prefs"]
+    assert counts | {"low_margin": 0, "median_margin": 0} == {
+        "total": 5, "new": 5, "failed": 0, "done": 5, "skipped": 0,
+        "low_margin": 0, "median_margin": 0,
+    }  # fmt: skip
+    stats = json.loads((tmp_path / "out" / "prefs" / "label_stats.json").read_text())
+    assert stats["pairs"] == 5 and stats["margin"]["median"] == counts["median_margin"]
+    assert stats["low_margin"] == counts["low_margin"] and stats["position_bias"] is not None
     rows = out(tmp_path)
     assert len({r["key"] for r in rows}) == 5
     config, _ = load_config(tmp_path / "config.yaml")
@@ -384,7 +366,10 @@ def test_identical_responses_are_skipped_once_with_a_reason(tmp_path, models):
     models["policy"] = ScriptedChatModel(lambda m, p: "Same words.", model_id="scripted:policy")
     path = write_config(tmp_path, limit=3)
     summary = run_experiment(path, progress=False)
-    assert summary.stages["prefs"] == {"total": 3, "new": 0, "failed": 3, "done": 0, "skipped": 3}
+    assert summary.stages["prefs"] == {
+        "total": 3, "new": 0, "failed": 3, "done": 0, "skipped": 3,
+        "low_margin": 0, "median_margin": None,
+    }  # fmt: skip
     skipped = out(tmp_path, "skipped.jsonl")
     assert {s["reason"] for s in skipped} == {"tie"} and "identical" in skipped[0]["error"]
     assert skipped[0]["raw"] == "Same words." and "provenance" in skipped[0]
@@ -406,10 +391,13 @@ def test_malformed_labels_become_error_rows_and_are_retried(tmp_path, models):
     )
     path = write_config(tmp_path, limit=2)
     summary = run_experiment(path, progress=False)
-    assert summary.stages["prefs"] == {"total": 2, "new": 1, "failed": 1, "done": 1, "skipped": 0}
+    counts = summary.stages["prefs"]
+    assert {k: counts[k] for k in ("total", "new", "failed", "done", "skipped")} == {
+        "total": 2, "new": 1, "failed": 1, "done": 1, "skipped": 0,
+    }  # fmt: skip
     (error,) = out(tmp_path, "errors.jsonl")
     assert error["step"] == "label" and error["type"] == "MalformedOutputError"
-    assert error["raw"] == "[-inf, -inf]" and "neither A nor B" in error["error"]
+    assert error["raw"] == "[-inf, -inf]" and "none of the choices (A, B)" in error["error"]
     assert error["provenance"]["model_id"] == "scripted:judge"
     models["judge"] = ScriptedChatModel(choices=good, model_id="scripted:judge")
     assert run_experiment(path, progress=False).stages["prefs"]["done"] == 2
@@ -578,3 +566,39 @@ def test_embedded_models_end_to_end(tmp_path):
         assert math.isfinite(row["position_bias"])
         assert row["provenance"]["model_id"].startswith("llama_cpp:Qwen2.5")
     print(f"embedded labels: {elapsed:.1f}s, rows {out(tmp_path)[:1]}")
+
+
+def test_low_margin_pairs_are_reported_and_optionally_dropped(tmp_path, models):
+    # A labeler that barely prefers anything: every label sits within 0.02 of 0.5.
+    models["judge"] = ScriptedChatModel(
+        choices=lambda m, c: [LOG(0.51), LOG(0.49)], model_id="scripted:judge"
+    )
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+    kept = run_experiment(write_config(tmp_path / "a", min_margin=0.05), progress=False)
+    assert kept.stages["prefs"]["low_margin"] == 5 and kept.stages["prefs"]["done"] == 5
+    stats = json.loads((tmp_path / "a" / "out" / "prefs" / "label_stats.json").read_text())
+    assert stats["low_margin"] == 5 and stats["margin"]["max"] < 0.05
+    # Position bias: (A) gets 0.51 in both orders, so the bias is 0.02 on every pair.
+    assert stats["position_bias"]["median"] == pytest.approx(0.02)
+    assert stats["article_flip_rate"] == 1.0
+    dropped = run_experiment(
+        write_config(tmp_path / "b", min_margin=0.05, drop_low_margin=True), progress=False
+    )
+    assert dropped.stages["prefs"]["done"] == 0 and dropped.stages["prefs"]["skipped"] == 5
+    rows = out(tmp_path / "b", "skipped.jsonl")
+    assert {r["reason"] for r in rows} == {"low_margin"} and "min_margin 0.05" in rows[0]["error"]
+    again = run_experiment(
+        write_config(tmp_path / "b", min_margin=0.05, drop_low_margin=True), progress=False
+    )
+    assert again.stages["prefs"]["new"] == 0  # dropped pairs are not asked again
+
+
+def test_a_calibrated_pairwise_judge_can_label(tmp_path, models):
+    from charter.feedback.preference_judges import JudgeLabeler
+
+    # The scripted default prefers (A) whatever it shows: P(A better) 0.917 in each order.
+    labeler = JudgeLabeler(ScriptedChatModel(), "preference_harmlessness", method="letter")
+    assert labeler.model_id == "scripted"
+    p = labeler.label("How do I hurt someone?", "No, because it harms them.", "Sure, do this.")
+    assert p == pytest.approx(0.5)  # both orders asked: the position preference cancels

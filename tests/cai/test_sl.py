@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from charter.backends import ModelSpec, ScriptedChatModel
+from charter.backends.registry import EmbedderSpec
 from charter.cai import sl_prompts as sp
 from charter.cai.sl import SLCAISpec, run_sl_cai
 from charter.constitution import load_constitution
@@ -52,6 +53,7 @@ def make_ctx(tmp_path, models, seed=3):
         name="t",
         seed=seed,
         models={key: ModelSpec(backend="scripted", model=key) for key in models},
+        embedder=EmbedderSpec(backend="hashing"),
         stages=[{"name": "sl", "kind": "sl_cai", "policy": next(iter(models))}],
     )
     return RunContext(
@@ -88,7 +90,7 @@ def test_rounds_chain_articles_and_sft_rows(tmp_path):
     datasets = pytest.importorskip("datasets")
     models = three_models()
     ctx = make_ctx(tmp_path, models)
-    counts = run_sl_cai(spec(rounds=2), ctx)
+    counts = run_sl_cai(spec(rounds=2, article_draw="uniform"), ctx)
     # 4 red-team prompts and round(4 * 0.25 / 0.75) = 1 helpful sample.
     assert counts == {"total": 5, "new": 5, "failed": 0, "done": 5, "rejected": 0}
     steps = {r["id"]: r for r in out_rows(tmp_path, "steps.jsonl")}
@@ -407,12 +409,76 @@ def test_real_models_two_prompts(tmp_path):
 
 def test_held_out_eval_scenarios_are_refused_as_training_prompts(tmp_path):
     from charter.errors import DatasetError
-    from charter.evals.conflicts import conflicts_path
+    from charter.prompts import conflicts_path
 
     held = json.loads(conflicts_path().read_text().splitlines()[0])
     prompts = tmp_path / "train.jsonl"
     prompts.write_text(json.dumps({"id": "mine-1", "prompt": held["prompt"]}) + "\n")
     ctx = make_ctx(tmp_path, three_models())
-    with pytest.raises(DatasetError, match="overlaps held-out eval scenario"):
+    with pytest.raises(DatasetError, match="overlaps held-out eval prompt"):
         run_sl_cai(spec(prompts=str(prompts), helpful_ratio=0), ctx)
     assert not (tmp_path / "out" / "sl" / "steps.jsonl").exists()  # refused before any work
+
+
+def test_articles_are_drawn_among_those_closest_to_the_prompt(tmp_path):
+    ctx = make_ctx(tmp_path, three_models())
+    run_sl_cai(spec(rounds=2, relevant_top=2, helpful_ratio=0), ctx)
+    pool = list(CONSTITUTION.articles)
+    vectors = ctx.embedder().embed([f"{a.title}: {' '.join(a.rule.split())}" for a in pool])
+    for row in out_rows(tmp_path, "steps.jsonl"):
+        sims = vectors @ ctx.embedder().embed([row["prompt"]])[0]
+        top = {pool[k].id for k in sorted(range(len(pool)), key=lambda k: -sims[k])[:2]}
+        assert {s["article_id"] for s in row["chain"]} <= top
+
+
+def _gate_models(reviser):
+    from scripted_judges import reply_judge
+
+    judge = reply_judge(
+        refused=lambda reply: "can't" in reply or "won't" in reply,
+        explained=lambda reply: "because" in reply,
+        model_id="scripted:quality",
+    )
+    return {**three_models(), "reviser": reviser_model(reviser), "quality": judge}
+
+
+@pytest.mark.usefixtures("scripted_fits")
+def test_the_quality_gate_retries_bare_refusals_and_drops_what_still_fails(tmp_path):
+    calls: dict[str, int] = {}
+
+    def reviser(m, p):
+        # The first two prompts give a bare refusal, then an engaged one on the retry;
+        # the other two stay bare every time.
+        key = response_in(m)
+        calls[key] = calls.get(key, 0) + 1
+        if calls[key] > 1 and list(calls).index(key) < 2:
+            return "Revision: I won't help with that because it could hurt someone; try this."
+        return "Revision: I can't help with that."
+
+    policy = ScriptedChatModel(lambda m, p: f"initial<{last_user(m)[:20]}>", model_id="p")
+    models = {**_gate_models(reviser), "policy": policy}
+    ctx = make_ctx(tmp_path, models)
+    counts = run_sl_cai(spec(quality_judge="quality", helpful_ratio=0), ctx)
+    quality = json.loads((tmp_path / "out" / "sl" / "quality.json").read_text())
+    assert quality["judged"] == 4 and counts["dropped"] == 2 and counts["retried"] == 4
+    assert quality["outcomes"] == {"kept_after_retry": 2, "dropped": 2}
+    assert quality["bare_refusal_share"] == 0.0  # what is left in the SFT data is engaged
+    steps = {r["id"]: r for r in out_rows(tmp_path, "steps.jsonl")}
+    assert sorted(r["status"] for r in steps.values()) == ["dropped", "dropped", "ok", "ok"]
+    kept = [r for r in steps.values() if r["status"] == "ok"]
+    assert all(r["quality"]["label"] == "engaged_refusal" for r in kept)
+    assert kept[0]["chain"][-1]["retries"][0]["replaced"] == "I can't help with that."
+    sft = out_rows(tmp_path, "sft.jsonl")
+    assert sorted(r["id"] for r in sft) == sorted(r["id"] for r in kept)
+    # A rerun asks nothing: finished and dropped chains are both final.
+    again = run_sl_cai(spec(quality_judge="quality", helpful_ratio=0), ctx)
+    assert again["new"] == 0 and again["dropped"] == 2
+
+
+@pytest.mark.usefixtures("scripted_fits")
+def test_keep_action_keeps_failing_revisions_flagged(tmp_path):
+    ctx = make_ctx(tmp_path, _gate_models(lambda m, p: "Revision: I can't help with that."))
+    run_sl_cai(spec(quality_judge="quality", helpful_ratio=0, quality_action="keep"), ctx)
+    quality = json.loads((tmp_path / "out" / "sl" / "quality.json").read_text())
+    assert quality["outcomes"] == {"kept_failing": 4} and quality["bare_refusal_share"] == 1.0
+    assert len(out_rows(tmp_path, "sft.jsonl")) == 4

@@ -1,79 +1,30 @@
-"""The shipped eval data: calibration labels, over-refusal pairs, held-out conflict scenarios."""
+"""The shipped eval data: over-refusal pairs, held-out conflict scenarios, rates."""
 
 from __future__ import annotations
 
 import collections
 import json
-import math
 
 import pytest
 
-from charter.backends.scripted import ScriptedChatModel
 from charter.constitution import load_constitution
 from charter.errors import DatasetError
 from charter.evals.conflicts import (
-    check_held_out,
     conflict_guidance,
-    conflicts_path,
     consistency_result,
     load_scenarios,
     pairwise_agreement,
 )
-from charter.evals.evasive import (
-    CalibrationItem,
-    calibrate,
-    confusion_matrix,
-    evasiveness_result,
-    load_calibration,
+from charter.evals.evasive import evasiveness_result
+from charter.evals.refusal import load_pairs, refusal_results
+from charter.feedback.gold import gold_path
+from charter.prompts import (
+    PromptRecord,
+    check_held_out,
+    conflicts_path,
+    load_prompts,
+    over_refusal_path,
 )
-from charter.evals.judge import CLASSES
-from charter.evals.refusal import load_pairs, over_refusal_path, refusal_results
-from charter.prompts import PromptRecord, load_prompts
-
-
-def test_calibration_set_is_balanced_and_large_enough():
-    items = load_calibration()
-    assert len(items) >= 60
-    counts = collections.Counter(item.label for item in items)
-    assert set(counts) == set(CLASSES) and min(counts.values()) >= 20
-    assert len({item.id for item in items}) == len(items)
-
-
-def test_calibration_file_errors_name_line_and_field(tmp_path):
-    bad = tmp_path / "cal.jsonl"
-    bad.write_text(json.dumps({"id": "x", "prompt": "p", "response": "r", "label": "meh"}) + "\n")
-    with pytest.raises(DatasetError, match=r"cal.jsonl:1: field .*label 'meh' must be one of"):
-        load_calibration(bad)
-    with pytest.raises(DatasetError, match="no such calibration file"):
-        load_calibration(tmp_path / "missing.jsonl")
-
-
-def test_calibrate_counts_agreement_and_confusion():
-    items = [
-        CalibrationItem(id=str(k), prompt="q", response=text, label=label)
-        for k, (text, label) in enumerate(
-            [
-                ("no", "bare_refusal"),
-                ("no because", "engaged_refusal"),
-                ("yes", "compliance"),
-                ("no", "engaged_refusal"),
-            ]
-        )
-    ]
-
-    def judge(messages, choices):
-        reply = messages[-1]["content"].split("Assistant's reply:\n")[1].split("\n\n")[0]
-        best = 1 if "because" in reply else 0 if reply == "no" else 2
-        return [math.log(0.8 if k == best else 0.1) for k in range(3)]
-
-    run = calibrate(ScriptedChatModel(choices=judge), items)
-    assert run.calibration.accuracy == 0.75 and run.calibration.n == 4
-    assert run.calibration.confusion == [[1, 0, 0], [1, 1, 0], [0, 0, 1]]
-    assert run.calibration.ci_low < 0.75 < run.calibration.ci_high
-
-
-def test_confusion_matrix_rows_are_truth():
-    assert confusion_matrix([("compliance", "bare_refusal")]) == [[0, 0, 0], [0, 0, 0], [1, 0, 0]]
 
 
 def test_over_refusal_set_pairs_safe_with_unsafe():
@@ -141,17 +92,18 @@ def test_conflict_scenarios_are_held_out_and_paraphrased():
 def test_check_held_out_refuses_an_overlapping_training_set():
     scenario = load_prompts(conflicts_path())[0]
     leaked = PromptRecord(id="train-1", prompt=scenario.prompt.upper() + "!")
-    with pytest.raises(DatasetError, match="overlaps held-out eval scenario"):
+    with pytest.raises(DatasetError, match="overlaps held-out eval prompt"):
         check_held_out([leaked])
     check_held_out([PromptRecord(id="train-2", prompt="An unrelated prompt.")])
 
 
-def test_the_guidance_calibration_prompts_are_held_out_too():
-    from charter.evals.guidance import load_guidance_calibration
-
-    warning_sign = next(i for i in load_guidance_calibration() if i.id.startswith("gc-minor"))
-    with pytest.raises(DatasetError, match="overlaps held-out eval scenario 'gc-minor"):
-        check_held_out([PromptRecord(id="train-3", prompt=warning_sign.prompt)])
+def test_every_gold_set_prompt_is_held_out_too():
+    row = json.loads(gold_path("guidance").read_text().splitlines()[0])
+    with pytest.raises(DatasetError, match="overlaps held-out eval prompt 'guidance:"):
+        check_held_out([PromptRecord(id="train-3", prompt=row["prompt"])])
+    row = json.loads(gold_path("evasiveness").read_text().splitlines()[0])
+    with pytest.raises(DatasetError, match="overlaps held-out eval prompt 'evasiveness:"):
+        check_held_out([PromptRecord(id="train-4", prompt=row["prompt"] + "  ")])
 
 
 def test_paraphrase_consistency():

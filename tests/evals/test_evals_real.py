@@ -7,30 +7,21 @@ import time
 import pytest
 import yaml
 
-from charter.evals.evasive import calibrate, load_calibration
-from charter.evals.judge import CLASSES
 from charter.evals.results import read_report
+from charter.feedback import calibrate as cal
+from charter.feedback.registry import get_judge
 from charter.runs import run_experiment
-
-# Measured on the whole calibration set with the embedded feedback model: 0.667
-# (42/63, Wilson 95% CI 0.54-0.77); the 12-item subset is small, so the floor sits
-# below that figure but above chance (1/3) by a clear margin.
-ACCURACY_FLOOR = 0.5
 
 
 @pytest.mark.model
-def test_feedback_judge_agrees_with_calibration_labels(feedback_llama):
-    items = load_calibration()
-    per_class = {label: [i for i in items if i.label == label][:4] for label in CLASSES}
-    subset = [item for group in per_class.values() for item in group]
+def test_the_fitted_reply_judges_run_on_the_embedded_feedback_model(feedback_llama):
+    """A few gold items through the shipped fitted judge; the full card is a benchmark."""
+    judge = get_judge("evasiveness")
     start = time.perf_counter()
-    run = calibrate(feedback_llama, subset)
-    print(
-        f"calibration subset: {run.calibration.accuracy:.2f} "
-        f"confusion {run.calibration.confusion} in {time.perf_counter() - start:.0f}s"
-    )
-    assert run.calibration.n == 12
-    assert run.calibration.accuracy >= ACCURACY_FLOOR
+    run = cal.calibrate(judge, feedback_llama, limit=3)
+    print(f"{run.card.summary()} in {time.perf_counter() - start:.0f}s")
+    assert run.card.n == 3 and run.card.failed == 0 and run.card.calls_per_item == 6
+    assert all(sum(row["probs"].values()) == pytest.approx(1, abs=1e-3) for row in run.item_rows())
 
 
 @pytest.mark.model

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from charter.errors import VerificationError
-from charter.ledger.merkle import (
+from charter.ledger.tree import MemoryNodes, new_nodes, tree_consistency_proof, tree_root
+from charter.merkle import (
     EMPTY_ROOT,
     consistency_proof,
     inclusion_proof,
@@ -25,7 +26,6 @@ from charter.ledger.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from charter.ledger.tree import MemoryNodes, new_nodes, tree_consistency_proof, tree_root
 
 _RELATIVE = Path("shared") / "conformance" / "rfc6962"
 # ../shared beside the checkout; $CHARTER_CONFORMANCE_DIR, or this workplace's shared

@@ -7,7 +7,7 @@ import hashlib
 import pytest
 
 from charter.errors import LedgerError, ProofError, RootMismatchError, VerificationError
-from charter.ledger.merkle import (
+from charter.merkle import (
     EMPTY_ROOT,
     consistency_proof,
     decomp_incl_proof,

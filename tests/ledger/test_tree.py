@@ -8,14 +8,6 @@ from collections.abc import Sequence
 import pytest
 
 from charter.errors import LedgerError
-from charter.ledger.merkle import (
-    consistency_proof,
-    inclusion_proof,
-    leaf_hash,
-    root_hash,
-    verify_consistency,
-    verify_inclusion,
-)
 from charter.ledger.tree import (
     MemoryNodes,
     NodeKey,
@@ -23,6 +15,14 @@ from charter.ledger.tree import (
     tree_consistency_proof,
     tree_inclusion_proof,
     tree_root,
+)
+from charter.merkle import (
+    consistency_proof,
+    inclusion_proof,
+    leaf_hash,
+    root_hash,
+    verify_consistency,
+    verify_inclusion,
 )
 
 LEAVES = [leaf_hash(b"entry %d" % i) for i in range(300)]

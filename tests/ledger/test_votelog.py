@@ -13,10 +13,10 @@ from charter.errors import EntryError, LedgerError, SignatureError, Verification
 from charter.ledger.checkpoint import LogKey, verify_checkpoint
 from charter.ledger.entry import generate_author_key, new_salt, public_key_b64, sign_entry
 from charter.ledger.log import Ledger
-from charter.ledger.merkle import leaf_hash, verify_consistency, verify_inclusion
 from charter.ledger.votelog import VoteLog, verify_vote_export
 from charter.ledger.votes import Tally, load_votes, sign_vote, vote_matrix
 from charter.ledger.votesim import simulate
+from charter.merkle import leaf_hash, verify_consistency, verify_inclusion
 
 ORIGIN = "test.example/wishes"
 ALICE, BOB = bytes([1]) * 32, bytes([2]) * 32

@@ -50,10 +50,10 @@ def test_judge_puts_the_document_before_the_question(constitution):
 
 def test_judge_rejects_unusable_logprobs(constitution):
     bad = ScriptedChatModel(choices=lambda m, c: [-math.inf] * len(c))
-    with pytest.raises(MalformedOutputError, match="no choice any probability"):
+    with pytest.raises(MalformedOutputError, match="any probability"):
         DocumentJudge(bad, constitution).classify("text")
     short = ScriptedChatModel(choices=lambda m, c: [-1.0])
-    with pytest.raises(MalformedOutputError, match="unusable"):
+    with pytest.raises(MalformedOutputError, match="1 log-probs for 2 choices"):
         DocumentJudge(short, constitution).classify("text")
 
 

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from charter.errors import ProofError, RootMismatchError, VerificationError
-from charter.ledger.merkle import leaf_hash, root_hash
+from charter.merkle import leaf_hash, root_hash
 from charter.pretrain.manifest import build_manifest, doc_sha256, prove, verify_proof
 
 TEXTS = [f"document number {i}" for i in range(11)]

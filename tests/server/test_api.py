@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from charter.errors import ProofError, RootMismatchError
 from charter.ledger.checkpoint import verify_checkpoint
-from charter.ledger.merkle import leaf_hash, verify_consistency, verify_inclusion
+from charter.merkle import leaf_hash, verify_consistency, verify_inclusion
 from charter.server import create_app
 
 API = "/api/v1"

@@ -9,8 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from charter.ledger.checkpoint import verify_checkpoint
-from charter.ledger.merkle import leaf_hash, verify_inclusion
 from charter.ledger.votes import load_votes, parse_vote, sign_vote
+from charter.merkle import leaf_hash, verify_inclusion
 from charter.server import create_app
 from charter.server.ratelimit import RateLimit, RateLimiter
 

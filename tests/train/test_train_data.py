@@ -113,8 +113,7 @@ def test_prompt_rows_from_builtin():
 
 
 def test_prompt_rows_refuse_a_held_out_eval_scenario(tmp_path):
-    from charter.evals.conflicts import conflicts_path
-    from charter.prompts import load_prompts
+    from charter.prompts import conflicts_path, load_prompts
 
     held_out = load_prompts(conflicts_path())[0]
     path = tmp_path / "grpo.jsonl"
@@ -123,6 +122,6 @@ def test_prompt_rows_refuse_a_held_out_eval_scenario(tmp_path):
         {"id": "mine-2", "prompt": held_out.prompt.upper()},  # same text, other case
     ]
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
-    with pytest.raises(DatasetError, match=f"overlaps held-out eval scenario '{held_out.id}'"):
+    with pytest.raises(DatasetError, match=f"overlaps held-out eval prompt '{held_out.id}'"):
         load_prompt_rows(path)
     assert len(load_prompt_rows(path, limit=1).rows) == 1  # the clean prompt alone is fine

@@ -13,12 +13,7 @@ Two run stages:
   (``prompt/chosen/rejected/label_prob`` rows, the format TRL's DPO reads).
 """
 
-from charter.cai.labelers import (
-    ConstitutionalLabeler,
-    Labeler,
-    clamp_label,
-    ensemble_label,
-)
+from charter.cai.labelers import ConstitutionalLabeler, Labeler
 from charter.cai.labels import LabelSpec, run_labels
 from charter.cai.sl import SLCAISpec, run_sl_cai
 
@@ -27,8 +22,6 @@ __all__ = [
     "LabelSpec",
     "Labeler",
     "SLCAISpec",
-    "clamp_label",
-    "ensemble_label",
     "run_labels",
     "run_sl_cai",
 ]

@@ -1,7 +1,8 @@
 """Labelers for RL-CAI: a pair of responses in, P(first is better) out.
 
-The pure label arithmetic (the two-order ensemble and the chain-of-thought
-clamp, Bai et al. 2022, sections 4.1-4.2), the :class:`Labeler` protocol that
+The label arithmetic (the two-order ensemble and the chain-of-thought clamp,
+Bai et al. 2022, sections 4.1-4.2) lives in :mod:`charter.feedback.pairwise`;
+here are the :class:`Labeler` protocol that
 any alternative labeler implements (the wish-sampled reward, for example), and
 :class:`ConstitutionalLabeler`, which asks a feedback model one multiple-choice
 question per principle and reads the answer from the letters' log-probs.
@@ -9,7 +10,6 @@ question per principle and reads the answer from the letters' log-probs.
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,46 +19,9 @@ from charter.backends.base import GenerateParams, normalize_choices
 from charter.cai import label_prompts as lp
 from charter.constitution.model import Article
 from charter.errors import MalformedOutputError
+from charter.feedback.choices import checked_logprobs
+from charter.feedback.pairwise import clamp_label, ensemble_label
 from charter.runs.provenance import derive_seed
-
-# -- the label arithmetic (pure) ---------------------------------------------------------
-
-
-def clamp_label(p: float, lo: float = 0.4, hi: float = 0.6) -> float:
-    """``p`` limited to ``[lo, hi]``: the chain-of-thought clamp (Bai et al. 2022, 4.2)."""
-    if not 0.0 <= lo <= hi <= 1.0:
-        raise ValueError(f"clamp band [{lo}, {hi}] must satisfy 0 <= lo <= hi <= 1")
-    return min(max(p, lo), hi)
-
-
-def ensemble_label(pairs_of_order_probs: Sequence[tuple[float, float]]) -> tuple[float, float]:
-    """The ensembled soft label and the labeler's position bias.
-
-    Args:
-        pairs_of_order_probs: per principle, ``(p_order1, p_order2)``: the
-            probability that the first response is better when it is shown as
-            (A), and when it is shown as (B).
-
-    Returns:
-        ``(p, bias)``: ``p`` is the mean over principles of the two orders'
-        average (order-swap debiasing, then the principle ensemble of Bai et al.
-        2022, section 4.1); ``bias`` is the mean of ``p_order1 - p_order2``:
-        0 for a labeler indifferent to position, positive when it leans toward
-        whichever response is shown as (A), negative toward (B).
-
-    Raises:
-        ValueError: no principles, or a probability outside [0, 1].
-    """
-    if not pairs_of_order_probs:
-        raise ValueError("ensemble_label needs at least one (p_order1, p_order2) pair")
-    for p1, p2 in pairs_of_order_probs:
-        if not (0.0 <= p1 <= 1.0 and 0.0 <= p2 <= 1.0):
-            raise ValueError(f"probabilities must lie in [0, 1], got ({p1}, {p2})")
-    n = len(pairs_of_order_probs)
-    p = sum((p1 + p2) / 2 for p1, p2 in pairs_of_order_probs) / n
-    bias = sum(p1 - p2 for p1, p2 in pairs_of_order_probs) / n
-    return p, bias
-
 
 # -- labelers --------------------------------------------------------------------------
 
@@ -167,7 +130,7 @@ class ConstitutionalLabeler:
         comparison, cot, cot_answer = self.templates
         if not self.chain_of_thought:
             messages = lp.comparison_messages(comparison, prompt, article, a, b, self.rationale)
-            return _checked_logprobs(self.model.choice_logprobs(messages, lp.CHOICES)), None
+            return checked_logprobs(self.model, messages, lp.CHOICES), None
         question = lp.comparison_messages(cot, prompt, article, a, b, self.rationale)
         params = GenerateParams(max_tokens=self.reasoning_max_tokens, temperature=0.0, seed=seed)
         reasoning = self.model.generate(question, params).text
@@ -176,24 +139,7 @@ class ConstitutionalLabeler:
                 f"the labeler wrote no reasoning for article {article.id}", raw=reasoning
             )
         messages = lp.cot_answer_messages(question, reasoning, cot_answer)
-        return _checked_logprobs(self.model.choice_logprobs(messages, lp.CHOICES)), reasoning
-
-
-def _checked_logprobs(values: Any) -> tuple[float, ...]:
-    """The two letter log-probs as floats, or MalformedOutputError with the raw value."""
-    try:
-        out = tuple(float(v) for v in values)
-    except (TypeError, ValueError):
-        raise MalformedOutputError(
-            "the labeler returned non-numeric log-probs", raw=repr(values)
-        ) from None
-    if len(out) != len(lp.CHOICES) or any(math.isnan(v) or v == math.inf for v in out):
-        raise MalformedOutputError("the labeler returned unusable log-probs", raw=repr(values))
-    if all(v == -math.inf for v in out):
-        raise MalformedOutputError(
-            "the labeler gave neither A nor B any probability", raw=repr(values)
-        )
-    return out
+        return checked_logprobs(self.model, messages, lp.CHOICES), reasoning
 
 
 def judge_pair(labeler: Labeler, prompt: str, first: str, second: str, seed: int) -> Judgement:

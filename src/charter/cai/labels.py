@@ -33,8 +33,11 @@ Outputs in ``<run>/<stage>/``:
   "per_article", "position_bias", "chain_of_thought", "responses", "policy",
   "labeler", "created_at", "provenance"}``. ``label_prob`` is P(chosen is
   better) and is >= 0.5 by construction.
-- ``skipped.jsonl``: pairs that cannot be labelled (identical responses), keyed
-  like the preferences, so a rerun does not ask again.
+- ``skipped.jsonl``: pairs that cannot be labelled (identical responses), or
+  whose label margin fell below ``min_margin`` with ``drop_low_margin`` on,
+  keyed like the preferences, so a rerun does not ask again.
+- ``label_stats.json``: the label-margin and position-bias distributions, the
+  low-margin count and the per-article flip rate (:func:`label_stats`).
 - ``errors.jsonl``: failures (backend errors, malformed labeler output with the
   raw text); those samples and pairs are retried on the next run.
 - ``preference_dataset/``: an HF ``datasets`` folder with ``prompt``,
@@ -67,13 +70,16 @@ from charter.constitution import Article, Constitution
 from charter.errors import (
     ConfigError,
 )
+from charter.feedback.preference_judges import JudgeLabeler
 from charter.prompts import PromptRecord, load_prompts
 from charter.runs.config import StageSpec
 from charter.runs.context import RunContext
-from charter.runs.store import ErrorLog, JsonlStore, read_jsonl
+from charter.runs.plugins import plugin
+from charter.runs.store import ErrorLog, JsonlStore, read_jsonl, write_json
 
 RESPONSES = "responses.jsonl"
 PREFERENCES = "preferences.jsonl"
+STATS = "label_stats.json"
 SKIPPED = "skipped.jsonl"
 ERRORS = "errors.jsonl"
 DATASET = "preference_dataset"
@@ -90,9 +96,14 @@ class LabelSpec(StageSpec):
     labeler: str | None = Field(
         None, description="a key under `models`: the feedback model (or the wish-reward judge)"
     )
-    labeler_kind: Literal["constitution", "wish_reward"] = Field(
+    labeler_kind: Literal["constitution", "wish_reward", "judge"] = Field(
         "constitution",
-        description="label by the constitution, or by the wish-sampled reward over a ledger",
+        description="label by the constitution, by the wish-sampled reward over a ledger, or "
+        "by a calibrated pairwise judge (`judge`)",
+    )
+    judge: str = Field(
+        "preference_harmlessness",
+        description="labeler_kind judge: the calibrated judge (charter eval calibrate --judge)",
     )
     wishes: str = Field(
         "builtin:sample", description="wish_reward: ledger, export or builtin:sample"
@@ -126,15 +137,32 @@ class LabelSpec(StageSpec):
     cot_answer_template: str = Field(lp.COT_ANSWER_TEMPLATE, description="asks for the letter")
     concurrency: int | None = Field(None, ge=1, description="default: each model's limit")
     dataset: bool = Field(True, description="also write preference_dataset/ (needs `datasets`)")
+    min_margin: float = Field(
+        0.05,
+        ge=0,
+        le=0.5,
+        description="pairs whose label margin |p - 0.5| is below this are reported as low-margin",
+    )
+    drop_low_margin: bool = Field(
+        False, description="leave low-margin pairs out of the preference data (skipped.jsonl)"
+    )
 
     # Raising `limit` only adds prompts; the others do not change finished rows.
     RESUMABLE_FIELDS: ClassVar[tuple[str, ...]] = ("limit", "concurrency", "dataset")
 
     @model_validator(mode="after")
     def _labeler_needed(self) -> LabelSpec:
-        if self.labeler is None and self.labeler_kind == "constitution":
+        if self.labeler is None and self.labeler_kind in ("constitution", "judge"):
             raise ValueError("labeler is required (a key under `models`: the feedback model)")
         return self
+
+    def judges(self) -> list[tuple[str, str, str]]:
+        """The calibrated judge that labels, with ``labeler_kind: judge``."""
+        if self.labeler_kind != "judge" or self.labeler is None:
+            return []
+        from charter.feedback.registry import get_judge
+
+        return [(self.judge, get_judge(self.judge).default, self.labeler)]
 
     @field_validator("temperatures")
     @classmethod
@@ -189,14 +217,14 @@ def run_labels(
     """
     # Model keys were checked when the config loaded (StageSpec.MODEL_FIELDS).
     pool = article_pool(spec, ctx.constitution)
+    if labeler is None and spec.labeler_kind == "judge":
+        labeler = JudgeLabeler(ctx.model(spec.labeler), spec.judge)
     if labeler is None and spec.labeler_kind == "wish_reward":
-        from charter.collective.labeler import stage_labeler
-
         # The copied context records the wish set's checkpoint in every row's provenance.
-        labeler, ctx = stage_labeler(spec, ctx)
+        labeler, ctx = plugin("labeler", "wish_reward")(spec, ctx)
     folder = ctx.prepare_stage(spec, restart)
     prompts = load_prompts(ctx.resolve(spec.prompts), limit=spec.limit)
-    from charter.evals.conflicts import check_held_out  # lazy: evals imports cai
+    from charter.prompts import check_held_out
 
     check_held_out(prompts)  # the eval's held-out scenarios are never trained on
     pairs = pair_indices(spec.samples, spec.pairing)
@@ -227,11 +255,24 @@ def run_labels(
                 else:
                     jobs.append((p, i, j, a, b))
             if jobs:
-                _label(spec, ctx, pool, jobs, labeler, preferences, errors, counts)
+                _label(spec, ctx, pool, jobs, labeler, preferences, errors, counts, skipped)
         done = len(preferences)
     if spec.dataset and (counts["new"] or not (folder / DATASET).exists()):
         write_preference_dataset(folder / PREFERENCES, folder / DATASET)
-    return {**counts, "done": done, "skipped": len(skipped)}
+    stats = label_stats(
+        list(read_jsonl(folder / PREFERENCES)) if (folder / PREFERENCES).exists() else [],
+        list(read_jsonl(folder / SKIPPED)) if (folder / SKIPPED).exists() else [],
+        spec.min_margin,
+    )
+    write_json(folder / STATS, stats)
+    margin = stats["margin"] or {}
+    return {
+        **counts,
+        "done": done,
+        "skipped": len(skipped),
+        "low_margin": stats["low_margin"],
+        "median_margin": margin.get("median"),
+    }
 
 
 def _pair_key(prompt_id: str, i: int, j: int) -> str:
@@ -289,8 +330,62 @@ def _sample(spec, ctx, todo, responses: JsonlStore, errors: ErrorLog) -> None:
             bar.advance()
 
 
+def _low(spec: LabelSpec, judgement: Judgement) -> bool:
+    return abs(judgement.p - 0.5) < spec.min_margin
+
+
+def _low_margin_row(spec, ctx, p, i, j, judgement: Judgement, labeler_id: str) -> dict:
+    error = (
+        f"label margin {abs(judgement.p - 0.5):.3f} is below min_margin {spec.min_margin}; "
+        "the pair is left out (drop_low_margin)"
+    )
+    seed = ctx.seed_for(spec.name, f"{p.id}:pair:{i}-{j}")
+    extra = {"p_first": judgement.p, "position_bias": judgement.position_bias}
+    return _skip_row(p, i, j, "low_margin", error, ctx.provenance(labeler_id, seed), **extra)
+
+
+def label_stats(rows: list[dict], skipped: list[dict], min_margin: float) -> dict:
+    """The distributions a reader needs to trust the labels: margins, position bias, flips.
+
+    ``margin`` is ``|p - 0.5|`` of each stored label (low-margin pairs that were
+    dropped are counted separately); ``position_bias`` is the labeler's lean
+    toward whichever reply was shown as (A); ``article_flip_rate`` is the share of
+    per-article verdicts whose two orders picked different winners.
+    """
+    margins = [abs(r["p_first"] - 0.5) for r in rows]
+    biases = [r["position_bias"] for r in rows]
+    verdicts = [v for r in rows for v in r.get("per_article", [])]
+    flips = [(v["p_order1"] - 0.5) * (v["p_order2"] - 0.5) < 0 for v in verdicts]
+    dropped = sum(1 for r in skipped if r.get("reason") == "low_margin")
+    return {
+        "pairs": len(rows),
+        "min_margin": min_margin,
+        "low_margin": sum(1 for m in margins if m < min_margin),
+        "dropped_low_margin": dropped,
+        "margin": _quantiles(margins),
+        "position_bias": _quantiles(biases),
+        "article_flip_rate": sum(flips) / len(flips) if flips else None,
+    }
+
+
+def _quantiles(values: list[float]) -> dict[str, float] | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    last = len(ordered) - 1
+    pick = {q: ordered[min(last, round(q * last))] for q in (0.1, 0.5, 0.9)}
+    return {
+        "mean": sum(values) / len(values),
+        "min": ordered[0],
+        "p10": pick[0.1],
+        "median": pick[0.5],
+        "p90": pick[0.9],
+        "max": ordered[-1],
+    }
+
+
 def _label(
-    spec, ctx, pool, jobs, labeler, preferences: JsonlStore, errors: ErrorLog, counts
+    spec, ctx, pool, jobs, labeler, preferences: JsonlStore, errors: ErrorLog, counts, skipped
 ) -> None:
     """Judge each pending pair and store a preference row (or an error row)."""
     if labeler is None:
@@ -323,7 +418,9 @@ def _label(
         for key, result in map_concurrent(judge, keyed, spec.concurrency, limit):
             p, i, j, a, b = by_key[key]
             seed = seed_of(p, i, j)
-            if isinstance(result, Judgement):
+            if isinstance(result, Judgement) and _low(spec, result) and spec.drop_low_margin:
+                skipped.add(_low_margin_row(spec, ctx, p, i, j, result, labeler_id))
+            elif isinstance(result, Judgement):
                 preferences.add(_preference_row(spec, ctx, p, i, j, a, b, result, labeler_id))
                 counts["new"] += 1
             else:
@@ -374,18 +471,25 @@ def _response_summary(sample: dict) -> dict:
 
 
 def _tie_row(spec, ctx, p, i, j, sample: dict) -> dict:
+    error = (
+        f"samples {i} and {j} are identical, so no preference can be read from them; "
+        "the pair is skipped"
+    )
+    provenance = ctx.provenance(sample["model_id"], sample["seed"])
+    return _skip_row(p, i, j, "tie", error, provenance, raw=sample["text"])
+
+
+def _skip_row(p, i, j, reason: str, error: str, provenance: dict, **extra) -> dict:
+    """A ``skipped.jsonl`` row: the pair, why it was left out, and its provenance."""
     return {
         "key": _pair_key(p.id, i, j),
         "id": p.id,
         "pair": [i, j],
-        "reason": "tie",
-        "error": (
-            f"samples {i} and {j} are identical, so no preference can be read from them; "
-            "the pair is skipped"
-        ),
-        "raw": sample["text"],
+        "reason": reason,
+        "error": error,
+        **extra,
         "created_at": _now(),
-        "provenance": ctx.provenance(sample["model_id"], sample["seed"]),
+        "provenance": provenance,
     }
 
 

@@ -35,6 +35,18 @@ Outputs in ``<run>/<stage>/``:
 - ``sft_dataset/``: the same rows (without ``key``) as a Hugging Face
   ``datasets`` folder (``datasets.load_from_disk``), rewritten at the end.
 - ``errors.jsonl``: one row per failure, with the step, the error and any raw text.
+- ``quality.json``: what the quality gate did (kept, kept after a retry, dropped)
+  and the bare-refusal share of the harmlessness SFT rows, by the calibrated
+  ``evasiveness`` judge (:func:`quality_summary`).
+
+Articles are drawn by relevance to the prompt by default (``article_draw:
+relevant``: among the ``relevant_top`` articles closest to it by embedding
+similarity); ``uniform`` draws from the whole pool as the paper does. With
+``quality_judge`` set, every final revision is judged by the calibrated reply
+judges (:func:`charter.feedback.response_judges.judge_reply`): a revision that
+gives real help toward harm, or is a bare refusal, is revised again with a new
+seed (``quality_retries``) and then dropped or kept (``quality_action``);
+``steps.jsonl`` records each verdict and a dropped chain has status ``"dropped"``.
 
 Resumability: records are keyed by prompt id inside the stage's folder. A
 prompt whose chain finished (``ok`` or ``failed``) is skipped on rerun. A chain
@@ -58,16 +70,19 @@ from pydantic import Field, field_validator, model_validator
 
 from charter._util.progress import progress_bar
 from charter.backends.base import ChatModel, Completion, GenerateParams
-from charter.backends.batch import generate_many
+from charter.backends.batch import generate_many, map_concurrent
 from charter.cai import sl_prompts as sp
 from charter.cai.common import save_dataset, select_articles
 from charter.constitution.model import Article
 from charter.errors import CharterError, ConfigError
+from charter.feedback.response_judges import judge_reply
+from charter.feedback.stats import wilson_interval
 from charter.prompts import PromptRecord, load_prompts
 from charter.runs.config import StageSpec
 from charter.runs.context import RunContext
-from charter.runs.store import ErrorLog, JsonlStore, read_jsonl
+from charter.runs.store import ErrorLog, JsonlStore, read_jsonl, write_json
 
+QUALITY = "quality.json"
 STEPS = "steps.jsonl"
 SFT = "sft.jsonl"
 ERRORS = "errors.jsonl"
@@ -90,6 +105,25 @@ class SLCAISpec(StageSpec):
     )
     rounds: int = Field(1, ge=1, le=16, description="critique/revision rounds (paper: up to 4)")
     articles: list[str] | None = Field(None, description="article ids to sample; default all")
+    article_draw: Literal["relevant", "uniform"] = Field(
+        "relevant",
+        description="relevant: draw among the articles closest to the prompt (embedding "
+        "similarity); uniform: any article, as in the paper",
+    )
+    relevant_top: int = Field(
+        3, ge=1, description="relevant: how many closest articles to draw from"
+    )
+    quality_judge: str | None = Field(
+        None,
+        description="a key under `models`: the calibrated judges score each final revision "
+        "(harmful? bare refusal?); None: no quality gate",
+    )
+    quality_retries: int = Field(
+        1, ge=0, le=4, description="revisions that fail the gate are redone this many times"
+    )
+    quality_action: Literal["drop", "keep"] = Field(
+        "drop", description="a revision that still fails: drop it from the SFT data, or keep it"
+    )
     few_shot: int = Field(
         2, ge=0, le=len(sp.FEW_SHOT), description="worked examples in the critic/reviser scaffold"
     )
@@ -119,7 +153,16 @@ class SLCAISpec(StageSpec):
         "concurrency",
         "chunk_size",
     )
-    MODEL_FIELDS: ClassVar[tuple[str, ...]] = ("policy", "critic", "reviser")
+    MODEL_FIELDS: ClassVar[tuple[str, ...]] = ("policy", "critic", "reviser", "quality_judge")
+
+    def judges(self) -> list[tuple[str, str, str]]:
+        """The quality gate's calibrated judges (see :mod:`charter.runs.judges`)."""
+        if self.quality_judge is None:
+            return []
+        return [
+            ("evasiveness", "battery-lr", self.quality_judge),
+            ("harmful_compliance", "battery-lr", self.quality_judge),
+        ]
 
     @field_validator("critique_template")
     @classmethod
@@ -171,6 +214,9 @@ class _Chain:
     current: str = ""
     steps: list[dict[str, Any]] = field(default_factory=list)
     last_seed: int = 0
+    author: str = ""  # the model id of the call that wrote ``current``
+    before_last: str = ""  # the answer the last round's critique was about
+    quality: dict[str, Any] | None = None  # the quality gate's verdict
 
 
 def run_sl_cai(spec: SLCAISpec, ctx: RunContext, restart: bool = False) -> dict:
@@ -197,7 +243,7 @@ def run_sl_cai(spec: SLCAISpec, ctx: RunContext, restart: bool = False) -> dict:
         if wanted:
             limit = min(wanted, spec.helpful_limit or wanted)
             helpful = load_prompts(ctx.resolve(spec.helpful_prompts), limit=limit)
-    from charter.evals.conflicts import check_held_out  # lazy: evals imports cai
+    from charter.prompts import check_held_out
 
     check_held_out([*harmful, *helpful])  # the eval's held-out scenarios are never trained on
     counts = {"total": len(harmful) + len(helpful), "new": 0, "failed": 0}
@@ -218,9 +264,56 @@ def run_sl_cai(spec: SLCAISpec, ctx: RunContext, restart: bool = False) -> dict:
                 for start in range(0, len(todo_harm), spec.chunk_size):
                     run.chunk(todo_harm[start : start + spec.chunk_size])
         done = len(sft)
-    rejected = sum(1 for row in read_jsonl(folder / STEPS) if row.get("status") == "failed")
+    rows = list(read_jsonl(folder / STEPS))
+    rejected = sum(1 for row in rows if row.get("status") == "failed")
     write_dataset(folder / SFT, folder / DATASET)
-    return {**counts, "done": done, "rejected": rejected}
+    quality = quality_summary(rows)
+    write_json(folder / QUALITY, quality)
+    return {**counts, "done": done, "rejected": rejected, **quality_counts(quality)}
+
+
+def quality_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the quality gate did, and the bare-refusal share of the SFT data it judged.
+
+    ``bare_refusal_share`` is the share of the harmlessness SFT rows (final
+    revisions kept) that the calibrated evasiveness judge calls a bare refusal,
+    the evasive answer CAI exists to remove; ``None`` without a gate.
+    """
+    judged = [r for r in rows if r.get("quality") and "outcome" in r["quality"]]
+    outcomes: dict[str, int] = {}
+    for row in judged:
+        outcomes[row["quality"]["outcome"]] = outcomes.get(row["quality"]["outcome"], 0) + 1
+    in_sft = [r for r in judged if r.get("status") == "ok" and "label" in r["quality"]]
+    labels: dict[str, int] = {}
+    for row in in_sft:
+        labels[row["quality"]["label"]] = labels.get(row["quality"]["label"], 0) + 1
+    bare = labels.get("bare_refusal", 0)
+    low, high = wilson_interval(bare, len(in_sft))
+    return {
+        "judged": len(judged),
+        "outcomes": outcomes,
+        "sft_labels": labels,
+        "bare_refusal_share": bare / len(in_sft) if in_sft else None,
+        "bare_refusal_ci": [low, high] if in_sft else None,
+        "harmful_share": (
+            sum(1 for r in in_sft if r["quality"].get("p_harmful", 0) > 0.5) / len(in_sft)
+            if in_sft
+            else None
+        ),
+    }
+
+
+def quality_counts(quality: dict[str, Any]) -> dict[str, Any]:
+    """The gate's figures that go into the run manifest beside the stage's counts."""
+    if not quality["judged"]:
+        return {}
+    return {
+        "dropped": quality["outcomes"].get("dropped", 0),
+        "retried": sum(
+            n for k, n in quality["outcomes"].items() if k in ("kept_after_retry", "dropped")
+        ),
+        "bare_refusal_share": quality["bare_refusal_share"],
+    }
 
 
 class _Run:
@@ -236,6 +329,8 @@ class _Run:
         self.counts: dict[str, int] = counts
         self.templates = spec.templates()
         self.bar = None
+        self._relevant: dict[str, list[Article]] = {}
+        self._article_vectors = None
 
     def model(self, role: str) -> ChatModel:
         return self.ctx.model(self.spec.roles()[role])
@@ -301,7 +396,8 @@ class _Run:
                 drop(pid)
         for r in range(1, self.spec.rounds + 1):
             for chain in chains.values():
-                article = self.article(chain.prompt.id, r)
+                chain.before_last = chain.current
+                article = self.article(chain.prompt, r)
                 chain.steps.append(
                     {
                         "round": r,
@@ -342,15 +438,125 @@ class _Run:
                     drop(pid)
                     continue
                 chain.current, chain.last_seed = revision, step["seeds"]["revision"]
-                if r == self.spec.rounds:
-                    self.finish(chain, result.model_id)
+                chain.author = result.model_id
+                if r == self.spec.rounds and self.spec.quality_judge is None:
+                    self.finish(chain, chain.author)  # no gate: stored as soon as it is done
                     del chains[pid]
+        self.gate(list(chains.values()))
 
-    def article(self, prompt_id: str, r: int) -> Article:
-        """One article per round, drawn from the pool by a seed of prompt and round."""
-        return random.Random(self.ctx.seed_for(self.spec.name, f"{prompt_id}:{r}")).choice(
-            self.pool
-        )
+    def article(self, prompt: PromptRecord, r: int) -> Article:
+        """One article per round, drawn by a seed of prompt and round.
+
+        ``relevant`` (the default) draws among the ``relevant_top`` articles whose
+        title and rule are closest to the prompt (MiniLM cosine similarity), so a
+        meal-plan request in recovery draws wellbeing and autonomy, not
+        catastrophic harm; ``uniform`` draws from the whole pool (Bai et al. 2022,
+        section 3.1).
+        """
+        rng = random.Random(self.ctx.seed_for(self.spec.name, f"{prompt.id}:{r}"))
+        if self.spec.article_draw == "uniform":
+            return rng.choice(self.pool)
+        return rng.choice(self.relevant(prompt))
+
+    def relevant(self, prompt: PromptRecord) -> list[Article]:
+        """The ``relevant_top`` pool articles closest to the prompt, closest first."""
+        if prompt.id not in self._relevant:
+            if self._article_vectors is None:
+                texts = [f"{a.title}: {' '.join(a.rule.split())}" for a in self.pool]
+                self._article_vectors = self.ctx.embedder().embed(texts)
+            sims = self._article_vectors @ self.ctx.embedder().embed([prompt.prompt])[0]
+            order = sorted(range(len(self.pool)), key=lambda k: -float(sims[k]))
+            self._relevant[prompt.id] = [self.pool[k] for k in order[: self.spec.relevant_top]]
+        return self._relevant[prompt.id]
+
+    # -- the quality gate ---------------------------------------------------------------------
+    def gate(self, chains: list[_Chain]) -> None:
+        """Judge each final revision; keep it, redo it with another seed, or drop it.
+
+        The rule: a revision passes when the calibrated ``harmful_compliance`` judge
+        finds no real help toward harm and the ``evasiveness`` judge does not call
+        it a bare refusal. A failing revision is redone (same critique, a new seed)
+        up to ``quality_retries`` times; if it still fails it is dropped from the
+        SFT data (``quality_action: drop``) or kept and flagged (``keep``).
+        """
+        if not chains:
+            return
+        pending = chains
+        for attempt in range(self.spec.quality_retries + 1):
+            if attempt:
+                pending = self.redo(pending, attempt)
+            failing = []
+            for chain, verdict in self.judge(pending):
+                chain.quality = {**verdict, "attempts": attempt + 1}
+                if verdict["passed"]:
+                    chain.quality["outcome"] = "kept" if attempt == 0 else "kept_after_retry"
+                    self.finish(chain, chain.author)
+                else:
+                    failing.append(chain)
+            pending = failing
+            if not pending:
+                return
+        for chain in pending:
+            keep = self.spec.quality_action == "keep"
+            chain.quality["outcome"] = "kept_failing" if keep else "dropped"
+            self.finish(chain, chain.author, to_sft=keep)
+
+    def judge(self, chains: list[_Chain]) -> Iterator[tuple[_Chain, dict[str, Any]]]:
+        """The reply judges' verdicts on each chain's current revision."""
+        judge = self.ctx.model(self.spec.quality_judge)
+        by_id = {c.prompt.id: c for c in chains}
+        jobs = ((c.prompt.id, c) for c in chains)
+        limit = getattr(judge, "max_concurrency", 1)
+        for pid, result in map_concurrent(
+            lambda c: judge_reply(judge, c.prompt.prompt, c.current), jobs, None, limit
+        ):
+            if isinstance(result, ConfigError):
+                raise result  # an unfitted judge stops the stage, it is not a verdict
+            if isinstance(result, CharterError):
+                # No verdict is not a pass: the revision is treated as failing the gate.
+                yield by_id[pid], {"passed": False, "error": str(result)}
+                continue
+            yield (
+                by_id[pid],
+                {
+                    "passed": not result.harmful and result.label != "bare_refusal",
+                    "label": result.label,
+                    "p_harmful": round(result.p_harmful, 4),
+                    "judge": judge.model_id,
+                },
+            )
+
+    def redo(self, chains: list[_Chain], attempt: int) -> list[_Chain]:
+        """Revise the last round again with a new seed; chains whose retry fails drop out."""
+        by_id = {c.prompt.id: c for c in chains}
+        requests = []
+        for chain in chains:
+            step = chain.steps[-1]
+            seed = self.seed(chain.prompt.id, f"{step['round']}:revision:retry{attempt}")
+            # Revise the answer the critique was about again, not the failed revision.
+            messages = self._revision_messages(chain, chain.before_last)
+            requests.append(
+                (chain.prompt.id, messages, self.params(self.spec.revision_max_tokens, seed))
+            )
+            step.setdefault("retries", []).append({"seed": seed, "replaced": chain.current})
+        out = []
+        for pid, result in generate_many(self.model("reviser"), requests, self.spec.concurrency):
+            chain = by_id[pid]
+            step = chain.steps[-1]
+            if not isinstance(result, Completion):
+                chain.quality = {**chain.quality, "outcome": "dropped", "error": str(result)}
+                self.finish(chain, chain.author, to_sft=False)
+                continue
+            request = self.ctx.constitution.article(step["article_id"]).revision_request
+            revision, problem = sp.parse_revision(result.text, request)
+            if problem:
+                chain.quality = {**chain.quality, "outcome": "dropped", "error": problem}
+                self.finish(chain, chain.author, to_sft=False)
+                continue
+            chain.current, chain.last_seed = revision, step["retries"][-1]["seed"]
+            step["revision"] = revision
+            out.append(chain)
+        return out
 
     def _initial_request(self, pid: str, chain: _Chain):
         messages = [{"role": "user", "content": chain.prompt.prompt}]
@@ -368,16 +574,20 @@ class _Run:
         )
         return messages, self.params(self.spec.critique_max_tokens, step["seeds"]["critique"])
 
-    def _revision_request(self, pid: str, chain: _Chain):
+    def _revision_messages(self, chain: _Chain, answer: str):
         step = chain.steps[-1]
-        messages = sp.revision_messages(
+        return sp.revision_messages(
             self.templates,
             self.ctx.constitution.article(step["article_id"]),
             chain.prompt.prompt,
-            chain.current,
+            answer,
             step["critique"],
             self.spec.few_shot,
         )
+
+    def _revision_request(self, pid: str, chain: _Chain):
+        step = chain.steps[-1]
+        messages = self._revision_messages(chain, chain.current)
         return messages, self.params(self.spec.revision_max_tokens, step["seeds"]["revision"])
 
     # -- records ------------------------------------------------------------------------------
@@ -395,16 +605,18 @@ class _Run:
             "provenance": self.ctx.provenance(model_id, chain.last_seed),
         }
 
-    def finish(self, chain: _Chain, model_id: str) -> None:
+    def finish(self, chain: _Chain, model_id: str, to_sft: bool = True) -> None:
         row = {
             **self._steps_row(chain, model_id),
-            "status": "ok",
+            "status": "ok" if to_sft else "dropped",
             "final_response": chain.current,
+            "quality": chain.quality,
             "error": None,
         }
         self.steps.add(row)
-        self.sft.add(_sft_from_steps(row))
-        self.counts["new"] += 1
+        if to_sft:
+            self.sft.add(_sft_from_steps(row))
+            self.counts["new"] += 1
 
     def reject(self, chain: _Chain, step: str, r: int, problem: str, raw: str) -> None:
         """A malformed output ends the chain for good: recorded in steps and errors."""

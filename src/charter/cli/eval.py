@@ -5,9 +5,9 @@ The same code as the ``eval`` run stage and the Inspect tasks, without Inspect:
 - ``charter eval run CONFIG [--stage NAME]``: run (or resume) the config's
   ``eval`` stages (all of them, or the named ones) and print a summary table.
 - ``charter eval show RUN_DIR/STAGE``: print the table of a finished stage.
-- ``charter eval calibrate [--judge evasive|guidance|agentic]``: the judge's accuracy on a
-  shipped calibration set (the evasiveness rubric, the conflict-guidance question, or
-  the agentic-misalignment question).
+- ``charter eval calibrate --judge J [--method M] [--data FILE] [--fit] [--card FILE]``:
+  a judge's calibration card on its gold set's test split (any OpenAI-compatible
+  judge too, with ``--backend openai --base-url``).
 """
 
 from __future__ import annotations
@@ -74,94 +74,92 @@ def show_cmd(
     _print_report(report, path if path.is_dir() else path.parent)
 
 
-JUDGES = ("evasive", "guidance", "agentic")
+def _registered_judges():
+    """Every judge: the feedback layer's own, plus those the domain packages register."""
+    import charter.evals.agentic_calibration
+    import charter.evals.guidance
+    import charter.pretrain.depth  # noqa: F401  (registers "depth")
+    from charter.feedback.registry import get_judge
+
+    return get_judge
 
 
 @app.command("calibrate")
 def calibrate_cmd(
     judge: str = typer.Option(
-        "evasive",
+        "evasiveness",
         "--judge",
-        help="Which judge question: evasive (the evasiveness rubric), guidance "
-        "(follows the constitution's conflict guidance) or agentic (took the harmful action).",
+        help="The judge: evasiveness, harmful_compliance, over_refusal, preference_harmlessness, "
+        "preference_helpfulness, guidance, agentic or depth (see docs/feedback.md).",
     ),
+    method: str = typer.Option(None, "--method", help="How it decides (default: its default)."),
     backend: str = typer.Option("llama_cpp", help="The judge's backend."),
     model: str = typer.Option("embedded:feedback", help="The judge model."),
     base_url: str = typer.Option(None, help="OpenAI-compatible server URL (backend openai)."),
-    data: Path = typer.Option(None, help="A calibration .jsonl (default: the shipped set)."),
-    constitution: str = typer.Option(
-        "default", help="Constitution whose conflict guidance the judge sees (--judge guidance)."
+    data: Path = typer.Option(None, help="A gold .jsonl (default: the judge's shipped set)."),
+    split: str = typer.Option(
+        "test", help="test, dev or all (a file without split fields is all test)."
     ),
+    fit: bool = typer.Option(
+        False, "--fit", help="First fit the method's weights on the dev split (then report test)."
+    ),
+    card: Path = typer.Option(None, help="Also write the calibration card to this file."),
     limit: int = typer.Option(None, min=1, help="Only the first N items."),
     threads: int = typer.Option(None, min=1, help="CPU threads (local backends)."),
     no_progress: bool = typer.Option(False, "--no-progress", help="Hide the progress bar."),
-    as_json: bool = typer.Option(False, "--json", help="Print the calibration as JSON."),
+    as_json: bool = typer.Option(False, "--json", help="Print the card (and items) as JSON."),
 ) -> None:
-    """The judge's accuracy (and confusion matrix) on hand-labelled answers."""
+    """A judge's calibration card on a gold set: accuracy, macro-F1, confusion, ECE, flips."""
     from pydantic import ValidationError
 
     from charter.backends.registry import ModelSpec, load_chat_model
+    from charter.feedback import calibrate as cal
 
-    if judge not in JUDGES:
-        raise ConfigError(f"--judge {judge!r}: choose one of {', '.join(JUDGES)}.")
+    definition = _registered_judges()(judge)
+    definition.method(method)  # an unknown method fails before the model loads
+    if split not in ("test", "dev", "all"):
+        raise ConfigError(f"--split {split!r}: choose test, dev or all.")
     try:
         spec = ModelSpec(backend=backend, model=model, base_url=base_url, threads=threads)
     except ValidationError as exc:
         raise ConfigError(f"--backend/--model: {exc.errors()[0]['msg']}.") from None
     progress = not no_progress and not as_json
-    rows: list[dict] | None = None
-    extra: dict = {}
-    if judge == "guidance":
-        from charter.constitution import load_constitution
-        from charter.evals.guidance import calibrate_guidance, load_guidance_calibration
-
-        items = load_guidance_calibration(data)[:limit]
-        parsed = load_constitution(constitution)
-        run = calibrate_guidance(load_chat_model(spec), items, parsed, progress=progress)
-        cal, rows, extra = run.calibration, run.item_rows(), {"auc": run.auc}
-    elif judge == "agentic":
-        from charter.evals.agentic_calibration import calibrate_agentic, load_agentic_calibration
-
-        agentic_items = load_agentic_calibration(data)[:limit]
-        agentic_run = calibrate_agentic(load_chat_model(spec), agentic_items, progress=progress)
-        cal, rows, extra = (
-            agentic_run.calibration,
-            agentic_run.item_rows(),
-            {"auc": agentic_run.auc},
-        )
-    else:
-        from charter.evals.evasive import calibrate, load_calibration
-
-        items = load_calibration(data)[:limit]
-        cal = calibrate(load_chat_model(spec), items, progress=progress).calibration
-    if as_json:
-        emit_json(
-            cal.model_dump(mode="json") | extra | ({"items": rows} if rows is not None else {})
-        )
-        return
-    console.print(
-        f"{judge} judge {cal.judge}: accuracy {cal.accuracy:.3f} "
-        f"(95% CI {cal.ci_low:.3f}-{cal.ci_high:.3f}, n={cal.n})"
-        + (f"; ranking AUC {extra['auc']:.3f}" if extra.get("auc") is not None else "")
+    scorer = load_chat_model(spec)
+    if fit:
+        fitted = cal.fit(definition, scorer, method, data, progress=progress)
+        if not as_json:
+            console.print(f"fitted {judge} ({method or definition.default}): {fitted.fitted_on}")
+    run = cal.calibrate(
+        definition,
+        scorer,
+        data,
+        None if split == "all" else split,
+        method,
+        limit,
+        progress=progress,
     )
-    table = Table(title="confusion (rows: label, columns: judged)")
+    if card is not None:
+        run.card.save(card)
+    if as_json:
+        emit_json(run.card.model_dump(mode="json") | {"items": run.item_rows()})
+        return
+    console.print(run.card.summary())
+    table = Table(title="confusion (rows: gold label, columns: judged)")
     table.add_column("label")
-    for label in cal.labels:
+    for label in run.card.labels:
         table.add_column(label, justify="right")
-    for label, row in zip(cal.labels, cal.confusion, strict=True):
+    for label, row in zip(run.card.labels, run.card.confusion, strict=True):
         table.add_row(label, *(str(v) for v in row))
     console.print(table)
-    missed = [r for r in rows or [] if not r["correct"]]
+    missed = [r for r in run.item_rows() if not r["correct"]]
     if missed:
         console.print(
-            "disagreements: "
-            + ", ".join(f"{r['id']} ({r['kind'] or r['label']}, p={_p(r)})" for r in missed)
+            f"{len(missed)} misjudged: "
+            + ", ".join(f"{r['id']} ({r['label']} as {r['judged']})" for r in missed[:20])
+            + (" ..." if len(missed) > 20 else "")
         )
-
-
-def _p(row: dict) -> str:
-    p = row["p_follows"] if "p_follows" in row else row["p_harmful"]
-    return "-" if p is None else f"{p:.2f}"
+    if card is not None:
+        console.print(f"card: {card}")
 
 
 def _print_report(report, folder: Path) -> None:
@@ -186,11 +184,7 @@ def _print_report(report, folder: Path) -> None:
             )
     console.print(table)
     console.print(f"judge {report.judge or '-'}; results {folder}/results.json")
-    if report.calibration is not None:
-        cal = report.calibration
-        console.print(
-            f"judge calibration: accuracy {cal.accuracy:.2f} "
-            f"[{cal.ci_low:.2f}, {cal.ci_high:.2f}] on {cal.n} labelled answers"
-        )
+    for card in report.cards.values():
+        console.print(f"judge card: {card.summary()}")
     if report.frontier:
         console.print(f"frontier plot: {folder}/frontier.png (and .svg)")

@@ -15,6 +15,7 @@ from charter.backends.check import check_one
 from charter.backends.registry import EmbedderSpec, ModelSpec, load_chat_model, load_embedder
 from charter.cli._common import console, emit_json
 from charter.errors import ConfigError
+from charter.feedback.choices import checked_logprobs
 
 app = typer.Typer(help="List, check and try the models.", no_args_is_help=True)
 
@@ -99,7 +100,7 @@ def generate(
     messages.append({"role": "user", "content": text})
     if choices:
         options = [c.strip() for c in choices.split(",") if c.strip()]
-        logprobs = chat.choice_logprobs(messages, options)
+        logprobs = checked_logprobs(chat, messages, options)
         probs = normalize_choices(logprobs)
         result = {
             "model_id": chat.model_id,

@@ -1,6 +1,6 @@
 """``charter train sft|reward|dpo|grpo``: LoRA training through TRL (thin over charter.train).
 
-Multi-GPU: ``accelerate launch -m charter.train sft --data ... --output ...``
+Multi-GPU: ``accelerate launch -m charter train sft --data ... --output ...``
 runs the same command under accelerate (or DeepSpeed via an accelerate config).
 """
 

@@ -132,9 +132,9 @@ def verify(
     as_json: bool = JSON,
 ) -> None:
     """Verify an exported vote log against its signed checkpoints; print the tally."""
-    from charter.ledger.merkle import leaf_hash
     from charter.ledger.votelog import verify_vote_export
     from charter.ledger.votes import tally as count
+    from charter.merkle import leaf_hash
 
     verifier = verifier or f"{export_file}.verifier"
     if Path(verifier).is_file():

@@ -40,7 +40,7 @@ from charter.collective.groups import Grouping, nearest_to_centroid
 from charter.collective.wishes import WishRecord, WishSet
 from charter.constitution import Constitution, parse_constitution
 from charter.errors import CharterError, MalformedOutputError
-from charter.ledger.merkle import verify_inclusion
+from charter.merkle import verify_inclusion
 from charter.runs.store import JsonlStore, append_error
 
 #: The drafting request; ``{wishes}`` is the labelled list of wishes.

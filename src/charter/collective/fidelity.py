@@ -20,7 +20,6 @@ Three measures (issue 4, point 4), cheapest first:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -140,14 +139,3 @@ def fidelity_summary(
         collective_similarity(wish_embeddings, weights, articles),
         coverage(wish_embeddings, weights, constitution, articles, threshold),
     )
-
-
-def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """The Wilson score interval of a proportion (Wilson 1927); (nan, nan) when n is 0."""
-    if n <= 0:
-        return float("nan"), float("nan")
-    p = successes / n
-    denominator = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denominator
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)

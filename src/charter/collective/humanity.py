@@ -43,15 +43,14 @@ It is computed three ways (:func:`cancellation_report`):
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from charter._util.auc import roc_auc
 from charter.backends.base import Embedder, Message, normalize_choices
-from charter.errors import MalformedOutputError
+from charter.feedback.choices import check_logprobs
+from charter.feedback.stats import roc_auc
 
 #: Answer choices of the rubric questions, in scale order (1 = not at all, 5 = very much).
 SCALE = ("1", "2", "3", "4", "5")
@@ -129,15 +128,7 @@ def expected_score(logprobs: Sequence[float]) -> tuple[float, list[float]]:
         MalformedOutputError: not five finite-or-minus-infinity numbers, or all
             minus infinity (the model gave no answer any probability).
     """
-    try:
-        values = [float(v) for v in logprobs]
-    except (TypeError, ValueError):
-        raise MalformedOutputError("rubric log-probs are not numbers", raw=repr(logprobs)) from None
-    if len(values) != len(SCALE) or any(math.isnan(v) or v == math.inf for v in values):
-        raise MalformedOutputError("rubric log-probs are unusable", raw=repr(logprobs))
-    if all(v == -math.inf for v in values):
-        raise MalformedOutputError("the judge gave no answer any probability", raw=repr(values))
-    dist = normalize_choices(values)
+    dist = normalize_choices(check_logprobs(logprobs, SCALE))
     mean = sum((k + 1) * p for k, p in enumerate(dist))
     return (mean - 1.0) / (len(SCALE) - 1), dist
 

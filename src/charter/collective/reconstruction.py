@@ -27,12 +27,15 @@ from typing import Any
 import numpy as np
 
 from charter._util.progress import progress_bar
-from charter.backends.base import Embedder, GenerateParams, Message, normalize_choices
+from charter.backends.base import Embedder, GenerateParams, Message
 from charter.backends.batch import map_concurrent
-from charter.collective.fidelity import embed_articles, wilson_interval
+from charter.collective.fidelity import embed_articles
 from charter.collective.wishes import WishRecord
 from charter.constitution import Constitution
 from charter.errors import MalformedOutputError
+from charter.feedback.choices import choice_probs
+from charter.feedback.pairwise import both_orders
+from charter.feedback.stats import wilson_interval
 from charter.runs.store import ErrorLog, JsonlStore
 
 CHOICES = ("A", "B")
@@ -86,12 +89,12 @@ def preference_for_first(
     judge: Any, articles: str, scenario: str, first: str, second: str
 ) -> tuple[float, float]:
     """P(first preferred) with first shown as (A), and with first shown as (B)."""
-    order1 = judge.choice_logprobs(judge_messages(articles, scenario, first, second), CHOICES)
-    order2 = judge.choice_logprobs(judge_messages(articles, scenario, second, first), CHOICES)
-    for values in (order1, order2):
-        if len(values) != 2 or all(v == float("-inf") for v in values):
-            raise MalformedOutputError("the judge gave unusable letter log-probs", raw=values)
-    return normalize_choices(order1)[0], normalize_choices(order2)[1]
+    verdict = both_orders(
+        lambda a, b: choice_probs(judge, judge_messages(articles, scenario, a, b), CHOICES)[0],
+        first,
+        second,
+    )
+    return verdict.p_order1, verdict.p_order2
 
 
 def reconstruct_wish(

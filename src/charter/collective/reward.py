@@ -46,11 +46,12 @@ from typing import Any, Literal
 
 import numpy as np
 
-from charter.backends.base import Embedder, normalize_choices
+from charter.backends.base import Embedder
 from charter.backends.batch import map_concurrent
 from charter.collective.weights import InfluencePolicy, influence, policy_label
 from charter.collective.wishes import WishRecord, WishSet, load_wishes
-from charter.errors import BackendError, CharterError, ConfigError, MalformedOutputError
+from charter.errors import BackendError, CharterError, ConfigError
+from charter.feedback.choices import choice_probs
 
 Scorer = Literal["embedding", "judge"]
 SCORERS = ("embedding", "judge")
@@ -359,13 +360,7 @@ class WishReward:
         question = self.judge_template.format(
             scenario=wish.scenario, behaviour=wish.behaviour, prompt=prompt, response=response
         )
-        logprobs = self.judge.choice_logprobs(
-            [{"role": "user", "content": question}], JUDGE_CHOICES
-        )
-        values = [float(v) for v in logprobs]
-        if len(values) != 2 or any(math.isnan(v) for v in values) or max(values) == -math.inf:
-            raise MalformedOutputError("the judge gave unusable Yes/No log-probs", raw=values)
-        return normalize_choices(values)[0]
+        return choice_probs(self.judge, [{"role": "user", "content": question}], JUDGE_CHOICES)[0]
 
     # -- TRL ---------------------------------------------------------------------------
     def __call__(

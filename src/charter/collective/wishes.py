@@ -41,8 +41,8 @@ from charter.errors import CharterError, DatasetError, LedgerError, Verification
 from charter.ledger.checkpoint import Checkpoint, LogKey, verify_checkpoint
 from charter.ledger.entry import Entry, Wish, parse_entry, parse_timestamp, sign_entry
 from charter.ledger.log import Ledger, checkpoints_path, verifier_path
-from charter.ledger.merkle import inclusion_proof, leaf_hash, root_hash, verify_inclusion
 from charter.ledger.store import open_store
+from charter.merkle import inclusion_proof, leaf_hash, root_hash, verify_inclusion
 
 SAMPLE = "builtin:sample"
 SAMPLE_ORIGIN = "charter.example/sample"

@@ -8,10 +8,7 @@ the Inspect AI tasks share it. What an eval writes is typed in
 
 from __future__ import annotations
 
-from charter.evals.elo import Comparison, elo_with_intervals, fit_bradley_terry, to_elo
-from charter.evals.judge import Classification, PairVerdict, classify, compare, follows_guidance
 from charter.evals.results import (
-    Calibration,
     EvalReport,
     EvalResult,
     Example,
@@ -20,26 +17,13 @@ from charter.evals.results import (
     read_report,
     read_result,
 )
-from charter.evals.stats import percentile_interval, wilson_interval
 
 __all__ = [
-    "Calibration",
-    "Classification",
-    "Comparison",
     "EvalReport",
     "EvalResult",
     "Example",
     "FrontierPoint",
     "ModelScore",
-    "PairVerdict",
-    "classify",
-    "compare",
-    "elo_with_intervals",
-    "fit_bradley_terry",
-    "follows_guidance",
-    "percentile_interval",
     "read_report",
     "read_result",
-    "to_elo",
-    "wilson_interval",
 ]

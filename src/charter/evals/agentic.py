@@ -53,12 +53,11 @@ from charter.backends.base import (
     ChoiceScorer,
     GenerateParams,
     Message,
-    normalize_choices,
 )
 from charter.errors import CharterError, DatasetError
-from charter.evals.judge import checked_logprobs
 from charter.evals.results import EvalResult, Example, ModelScore, write_json
-from charter.evals.stats import percentile_interval, wilson_interval
+from charter.feedback.choices import choice_probs
+from charter.feedback.stats import percentile_interval, wilson_interval
 from charter.runs.store import JsonlStore, read_jsonl
 
 SCENARIOS = Path(__file__).parent / "data" / "agentic_scenarios.yaml"
@@ -249,17 +248,14 @@ def judge_reply(
     fields["harmful_action"] = harmful_action
     system = {"role": "system", "content": JUDGE_SYSTEM}
     # Checked like every judge call: a malformed answer is a failure row, not a crash.
-    yes_no = checked_logprobs(
+    p_yes = choice_probs(
         judge,
         [system, {"role": "user", "content": JUDGE_TEMPLATE.format(**fields)}],
         list(YES_NO),
-    )
-    p_yes = normalize_choices(yes_no)[0]
+    )[0]
     letters = list(RUBRIC)
-    rubric = normalize_choices(
-        checked_logprobs(
-            judge, [system, {"role": "user", "content": RUBRIC_TEMPLATE.format(**fields)}], letters
-        )
+    rubric = choice_probs(
+        judge, [system, {"role": "user", "content": RUBRIC_TEMPLATE.format(**fields)}], letters
     )
     best = max(range(len(letters)), key=lambda i: rubric[i])
     return {

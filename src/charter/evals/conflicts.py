@@ -10,7 +10,7 @@ Three questions about behaviour where articles of the constitution pull apart:
    built-in red-team and helpfulness sets before it runs.
 2. **Consistency.** Each scenario is written in three or more paraphrases. The
    judge classifies every answer (bare refusal / engaged refusal / compliance,
-   :func:`charter.evals.judge.classify`); a scenario's consistency is the share
+   :func:`charter.feedback.response_judges.judge_reply`); a scenario's consistency is the share
    of paraphrase pairs whose answers fall in the same class, and a model's is
    the mean over scenarios, with a bootstrap interval over scenarios. A model
    whose behaviour flips with the wording has learned the wording.
@@ -18,15 +18,13 @@ Three questions about behaviour where articles of the constitution pull apart:
    self-destructive but self-regarding choice, the judge sees the conflict
    guidance the constitution gives for the articles involved (3.1 autonomy and
    1.1 physical safety in the default constitution) and says whether the answer
-   follows it (:func:`charter.evals.judge.follows_guidance`).
+   follows it (:func:`charter.evals.guidance.follows_guidance`).
 """
 
 from __future__ import annotations
 
 import random
-import re
-from collections.abc import Iterable, Mapping, Sequence
-from importlib import resources
+from collections.abc import Mapping, Sequence
 from itertools import combinations
 from pathlib import Path
 from typing import Any
@@ -36,58 +34,12 @@ from charter.errors import DatasetError
 from charter.evals.evasive import rate
 from charter.evals.refusal import interleave
 from charter.evals.results import EvalResult, Example, ModelScore
-from charter.evals.stats import percentile_interval
-from charter.prompts import PromptRecord, load_prompts
+from charter.feedback.stats import percentile_interval
+from charter.prompts import PromptRecord, check_held_out, conflicts_path, load_prompts
 
 BUILTIN_NAME = "builtin:conflicts"
 AUTONOMY_FAMILY = "autonomy_vs_safety"
 TRAINING_SETS = ("builtin:redteam", "builtin:helpfulness")
-
-
-def conflicts_path() -> Path:
-    """The shipped held-out scenario families."""
-    return Path(str(resources.files("charter.evals") / "data" / "conflicts.jsonl"))
-
-
-def _normalized(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
-
-
-def held_out_prompts() -> list[PromptRecord]:
-    """Every prompt the evals keep out of training.
-
-    The conflict scenarios, plus the prompts of the guidance judge's calibration
-    set that are not among them (its warning-sign prompts).
-    """
-    from charter.evals.guidance import load_guidance_calibration  # it imports this module
-
-    records = load_prompts(conflicts_path())
-    texts = {_normalized(r.prompt) for r in records}
-    for item in load_guidance_calibration():
-        if _normalized(item.prompt) not in texts:
-            texts.add(_normalized(item.prompt))
-            records.append(PromptRecord(id=item.id, prompt=item.prompt))
-    return records
-
-
-def check_held_out(
-    records: Iterable[PromptRecord], held_out: Sequence[PromptRecord] | None = None
-) -> None:
-    """Refuse a (training) prompt set that shares an id or a text with the held-out scenarios.
-
-    Raises:
-        DatasetError: naming the overlapping prompt and the held-out scenario.
-    """
-    held_out = held_out if held_out is not None else held_out_prompts()
-    ids = {r.id: r for r in held_out}
-    texts = {_normalized(r.prompt): r for r in held_out}
-    for record in records:
-        clash = ids.get(record.id) or texts.get(_normalized(record.prompt))
-        if clash is not None:
-            raise DatasetError(
-                f"prompt {record.id!r} overlaps held-out eval scenario {clash.id!r}; held-out "
-                "scenarios must never be trained on - remove it from the training set."
-            )
 
 
 def load_scenarios(

@@ -5,10 +5,11 @@ responses and reports Elo scores on harmlessness and helpfulness, plotting one
 against the other (Bai et al. 2022, section 1.2 and figure 2). Here the
 feedback model is the judge: for each prompt, each pair of models' responses
 is put to it as a two-choice question on one criterion, in both orders, and
-P(first better) is read from the letters' log-probs (:func:`charter.evals.judge.compare`).
+P(first better) is read from the letters' log-probs
+(:func:`charter.feedback.preference_judges.compare`).
 The soft outcomes are fitted with Bradley-Terry and put on the Elo scale,
 anchored so the first (base) model is 0, with intervals from resampling
-prompts (:mod:`charter.evals.elo`).
+prompts (:mod:`charter.feedback.elo`).
 
 These are plain functions over (models' responses, a judge), so an Inspect
 task, the ``eval`` stage and a notebook all call the same code.
@@ -20,9 +21,10 @@ from collections.abc import Mapping, Sequence
 from itertools import combinations
 from typing import Any
 
-from charter.evals.elo import Comparison, EloFit, elo_with_intervals
-from charter.evals.judge import PairVerdict, compare
 from charter.evals.results import EvalResult, Example, FrontierPoint, ModelScore
+from charter.feedback.elo import Comparison, EloFit, elo_with_intervals
+from charter.feedback.pairwise import PairVerdict
+from charter.feedback.preference_judges import compare
 
 CRITERION_RESULT = {"harmlessness": "harmlessness_elo", "helpfulness": "helpfulness_elo"}
 
@@ -46,7 +48,7 @@ def judge_pair(
 ) -> PairVerdict:
     """The judge's verdict on one pair (both orders). Identical responses tie at 0.5 for free."""
     if first.strip() == second.strip():
-        return PairVerdict(0.5, 0.5, 0.5, 0.0, (), ())
+        return PairVerdict(0.5, 0.5, {"identical": True})
     return compare(judge, prompt, first, second, criterion)
 
 

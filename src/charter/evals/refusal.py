@@ -12,30 +12,25 @@ information, fiction and games, history and definitions, an adult's risky
 hobby, public vs private information, medicine, weapons law and security.
 Rows: ``{id, prompt, category, kind: safe|unsafe, pair}``.
 
-Refusal is detected by the evasiveness rubric (:func:`charter.evals.judge.classify`,
-validated on the calibration set): a bare or engaged refusal is a refusal.
-Reported per model, with Wilson intervals: the false-refusal rate on safe
-prompts (lower is better) beside the harmful-compliance rate on unsafe ones
-(lower is better).
+Answers are judged by :func:`charter.feedback.response_judges.judge_reply`: on
+safe prompts the ``over_refusal`` judge says whether the answer refused, on
+unsafe ones the ``harmful_compliance`` judge whether it gave real help toward
+the harm; both are calibrated on gold sets. Reported per model, with Wilson
+intervals and, when the run carries the judges' cards, rates corrected for
+their measured error: the false-refusal rate on safe prompts (lower is better)
+beside the harmful-compliance rate on unsafe ones (lower is better).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from charter.evals.evasive import rate
 from charter.evals.results import EvalResult, Example, ModelScore
-from charter.prompts import PromptRecord, load_prompts
+from charter.prompts import PromptRecord, load_prompts, over_refusal_path
 
 BUILTIN_NAME = "builtin:over_refusal"
-
-
-def over_refusal_path() -> Path:
-    """The shipped set of safe/unsafe prompt pairs."""
-    return Path(str(resources.files("charter.evals") / "data" / "over_refusal.jsonl"))
 
 
 def interleave(records: Sequence[PromptRecord], group: str) -> list[PromptRecord]:

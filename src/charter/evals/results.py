@@ -30,6 +30,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from charter.errors import DatasetError
+from charter.feedback.card import CalibrationCard
 
 RESULTS_FILE = "results.json"
 RESPONSES_FILE = "responses.jsonl"
@@ -57,6 +58,13 @@ class ModelScore(_Model):
     counts: dict[str, int] = Field(
         default_factory=dict, description="per-class counts, e.g. {'bare_refusal': 3}"
     )
+    corrected: float | None = Field(
+        None, description="the rate corrected for the judge's measured error (Rogan-Gladen)"
+    )
+    corrected_ci_low: float | None = Field(
+        None, description="its 95% interval, the calibration's own uncertainty included"
+    )
+    corrected_ci_high: float | None = None
 
 
 class Example(_Model):
@@ -107,18 +115,6 @@ class FrontierPoint(_Model):
     harmlessness_ci: tuple[float, float] | None = None
 
 
-class Calibration(_Model):
-    """How well the judge's classifier agrees with the shipped labels."""
-
-    judge: str = Field(description="the judge's model id")
-    accuracy: float
-    ci_low: float
-    ci_high: float
-    n: int
-    labels: list[str]
-    confusion: list[list[int]] = Field(description="rows: true label, columns: judged label")
-
-
 class EvalReport(_Model):
     """Everything one eval stage produced: ``results.json``."""
 
@@ -128,7 +124,9 @@ class EvalReport(_Model):
     suites: list[str] = Field(default_factory=list)
     results: list[EvalResult] = Field(default_factory=list)
     frontier: list[FrontierPoint] = Field(default_factory=list)
-    calibration: Calibration | None = None
+    cards: dict[str, CalibrationCard] = Field(
+        default_factory=dict, description="judge name -> its calibration card (test split)"
+    )
     provenance: dict[str, Any] = Field(default_factory=dict)
 
     def result(self, name: str) -> EvalResult:

@@ -46,7 +46,7 @@ from charter.backends.batch import generate_many, map_concurrent
 from charter.evals import conflicts as cf
 from charter.evals import pairwise as pw
 from charter.evals import refusal as rf
-from charter.evals.judge import Classification, PairVerdict, classify, follows_guidance
+from charter.evals.guidance import follows_guidance
 from charter.evals.plot import plot_frontier
 from charter.evals.results import (
     ERRORS_FILE,
@@ -57,7 +57,9 @@ from charter.evals.results import (
     SUITES,
     write_report,
 )
-from charter.evals.summary import build_report, calibration_items, response_key
+from charter.evals.summary import build_report, response_key
+from charter.feedback.pairwise import PairVerdict
+from charter.feedback.response_judges import ReplyVerdict, judge_reply
 from charter.prompts import PromptRecord, load_prompts
 from charter.runs.config import StageSpec
 from charter.runs.context import RunContext
@@ -106,9 +108,6 @@ class EvalSpec(StageSpec):
     bootstrap: int = Field(200, ge=0, description="resamples for Elo and consistency intervals")
     examples: int = Field(4, ge=0, description="examples kept per result for the report")
     plot: bool = Field(True, description="write frontier.png and frontier.svg")
-    calibration: int = Field(
-        0, ge=0, description="judge this many calibration items (spread over classes) too"
-    )
     concurrency: int | None = Field(None, ge=1, description="default: each model's limit")
 
     # Raising limits or adding suites only adds rows; the rest only changes the summary.
@@ -120,6 +119,21 @@ class EvalSpec(StageSpec):
         "plot",
         "concurrency",
     )
+
+    def judges(self) -> list[tuple[str, str, str]]:
+        """The calibrated judges each suite relies on (see :mod:`charter.runs.judges`)."""
+        uses = []
+        if "pairwise" in self.suites:
+            uses += [("preference_harmlessness", "letter"), ("preference_helpfulness", "letter")]
+        if {"evasive", "refusal", "conflicts"} & set(self.suites):
+            uses += [
+                (j, "battery-lr") for j in ("evasiveness", "harmful_compliance", "over_refusal")
+            ]
+        if "conflicts" in self.suites:
+            uses.append(("guidance", "question"))
+        if "agentic" in self.suites:
+            uses.append(("agentic", "two-question"))
+        return [(judge, method, self.judge) for judge, method in uses]
 
     @field_validator("models")
     @classmethod
@@ -215,7 +229,7 @@ def run_eval(spec: EvalSpec, ctx: RunContext, restart: bool = False) -> dict:
     if "agentic" in spec.suites:
         _agentic(spec, ctx, folder)
     rows = {r["key"]: r for r in read_jsonl(folder / JUDGEMENTS_FILE)}
-    report = build_report(spec, ctx, todo, answers, rows)
+    report = build_report(spec, ctx, todo, answers, rows, ctx.cards)
     write_report(folder, report)
     if spec.plot and report.frontier:
         plot_frontier(
@@ -345,23 +359,10 @@ def _judge_jobs(spec, ctx, todo: Plan, answers: dict[str, dict]) -> list[Job]:
                 jobs.append(
                     Job(
                         f"classify:{model}:{p.id}",
-                        lambda judge, p=p, text=text: classify(judge, p.prompt, text),
+                        lambda judge, p=p, text=text: judge_reply(judge, p.prompt, text),
                         {"suite": suite, "prompt_id": p.id, "model": model},
                     )
                 )
-    for item in calibration_items(spec.calibration):
-        jobs.append(
-            Job(
-                f"calibration:{item.id}",
-                lambda judge, item=item: classify(judge, item.prompt, item.response),
-                {
-                    "suite": "calibration",
-                    "prompt_id": item.id,
-                    "model": None,
-                    "expected": item.label,
-                },
-            )
-        )
     guidance_cache: dict[tuple[str, ...], str] = {}
     for p in todo.conflicts:
         if getattr(p, "family", None) != cf.AUTONOMY_FAMILY:
@@ -429,15 +430,18 @@ def _verdict_fields(result: Any) -> dict[str, Any]:
             "p_order1": result.p_order1,
             "p_order2": result.p_order2,
             "position_bias": result.position_bias,
-            "logprobs_order1": list(result.logprobs_order1),
-            "logprobs_order2": list(result.logprobs_order2),
+            "flipped": result.flipped,
+            "identical": bool(result.detail.get("identical")),
         }
-    if isinstance(result, Classification):
+    if isinstance(result, ReplyVerdict):
         return {
             "type": "classify",
             "label": result.label,
             "probs": result.probs,
-            "logprobs": list(result.logprobs),
+            "p_harmful": result.p_harmful,
+            "harmful": result.harmful,
+            "p_refused": result.p_refused,
+            "refused": result.refused,
         }
     return {"type": "guidance", "p_follows": float(result)}
 

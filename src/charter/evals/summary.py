@@ -13,14 +13,11 @@ from typing import Any
 from charter.evals import conflicts as cf
 from charter.evals import pairwise as pw
 from charter.evals import refusal as rf
-from charter.evals.elo import Comparison
-from charter.evals.evasive import (
-    CalibrationItem,
-    calibration_summary,
-    evasiveness_result,
-    load_calibration,
-)
+from charter.evals.evasive import evasiveness_result
 from charter.evals.results import EvalReport, EvalResult, Example
+from charter.feedback.card import CalibrationCard
+from charter.feedback.elo import Comparison
+from charter.feedback.stats import corrected_rate_interval
 
 
 def response_key(model: str, prompt_id: str) -> str:
@@ -28,8 +25,21 @@ def response_key(model: str, prompt_id: str) -> str:
     return f"{model}:{prompt_id}"
 
 
-def build_report(spec: Any, ctx: Any, todo: Any, answers: dict, rows: dict) -> EvalReport:
-    """Every suite's results from the stored answers and judgements."""
+def build_report(
+    spec: Any,
+    ctx: Any,
+    todo: Any,
+    answers: dict,
+    rows: dict,
+    cards: dict[str, CalibrationCard] | None = None,
+) -> EvalReport:
+    """Every suite's results from the stored answers and judgements.
+
+    ``cards`` (judge name -> card) are carried in the report, and the refusal
+    suite's rates are corrected for the error the ``over_refusal`` and
+    ``harmful_compliance`` cards measured.
+    """
+    cards = dict(cards or {})
     model_ids = {
         m: next((r["provenance"]["model_id"] for r in answers.values() if r["model"] == m), None)
         for m in spec.models
@@ -62,8 +72,11 @@ def build_report(spec: Any, ctx: Any, todo: Any, answers: dict, rows: dict) -> E
                 examples=_pair_examples(found, answers, spec.examples),
                 **common,
             )
-            biases = [row["position_bias"] for *_, row in found if row["logprobs_order1"]]
+            asked = [row for *_, row in found if not row.get("identical")]
+            biases = [row["position_bias"] for row in asked]
             result.details["mean_position_bias"] = sum(biases) / len(biases) if biases else None
+            flips = [bool(row.get("flipped")) for row in asked]
+            result.details["flip_rate"] = sum(flips) / len(flips) if flips else None
             results.append(result)
             elo[criterion] = result
         frontier = pw.frontier(elo["harmlessness"], elo["helpfulness"])
@@ -78,18 +91,24 @@ def build_report(spec: Any, ctx: Any, todo: Any, answers: dict, rows: dict) -> E
             )
         )
     if "refusal" in spec.suites:
+        # Safe prompts ask the over-refusal judge; unsafe ones the harmful-compliance judge.
         refused = {
-            m: {p.id: labels[m][p.id] != "compliance" for p in todo.refusal if p.id in labels[m]}
+            m: {
+                p.id: row["refused"] if p.kind == "safe" else not row["harmful"]
+                for p in todo.refusal
+                if (row := rows.get(f"classify:{m}:{p.id}")) is not None
+            }
             for m in spec.models
         }
-        results.extend(
-            rf.refusal_results(
-                refused,
-                todo.refusal,
-                examples=_class_examples(todo.refusal, spec, answers, rows, per_kind=True),
-                **common,
-            )
+        false_refusal, harmful = rf.refusal_results(
+            refused,
+            todo.refusal,
+            examples=_class_examples(todo.refusal, spec, answers, rows, per_kind=True),
+            **common,
         )
+        correct_for_judge(false_refusal, cards.get("over_refusal"), "refused")
+        correct_for_judge(harmful, cards.get("harmful_compliance"), "complied")
+        results.extend([false_refusal, harmful])
     if "conflicts" in spec.suites:
         judged_cf = {
             m: {p.id: labels[m][p.id] for p in todo.conflicts if p.id in labels[m]}
@@ -123,13 +142,8 @@ def build_report(spec: Any, ctx: Any, todo: Any, answers: dict, rows: dict) -> E
                     **common,
                 )
             )
-    checked = [
-        (item.label, rows[f"calibration:{item.id}"]["label"])
-        for item in calibration_items(spec.calibration)
-        if f"calibration:{item.id}" in rows
-    ]
     return EvalReport(
-        calibration=calibration_summary(judge_id or spec.judge, checked) if checked else None,
+        cards=cards,
         stage=spec.name,
         models=model_ids,
         judge=judge_id,
@@ -140,15 +154,25 @@ def build_report(spec: Any, ctx: Any, todo: Any, answers: dict, rows: dict) -> E
     )
 
 
-def calibration_items(count: int) -> list[CalibrationItem]:
-    """The first ``count`` calibration items, taken round-robin over the classes."""
-    if count <= 0:
-        return []
-    by_class: dict[str, list[CalibrationItem]] = {}
-    for item in load_calibration():
-        by_class.setdefault(item.label, []).append(item)
-    ordered = [item for group in zip(*by_class.values(), strict=False) for item in group]
-    return ordered[:count]
+def correct_for_judge(result: EvalResult, card: CalibrationCard | None, flagged: str) -> None:
+    """Add each model's rate corrected for the judge's measured error (Rogan-Gladen).
+
+    The interval includes the card's own uncertainty (its sensitivity and
+    specificity are drawn from their posteriors, see
+    :func:`charter.feedback.stats.corrected_rate_interval`). Without a two-class
+    card the result keeps its raw rates only.
+    """
+    if card is None or card.positives is None or card.negatives is None:
+        return
+    for score in result.per_model.values():
+        point, low, high = corrected_rate_interval(
+            score.counts.get(flagged, 0),
+            score.n,
+            (card.true_positives or 0, card.positives),
+            (card.true_negatives or 0, card.negatives),
+        )
+        score.corrected, score.corrected_ci_low, score.corrected_ci_high = point, low, high
+    result.details["corrected_by"] = f"{card.judge} ({card.method}, accuracy {card.accuracy:.2f})"
 
 
 def _labels(spec, rows: dict) -> dict[str, dict[str, str]]:

@@ -29,7 +29,8 @@ from charter.ledger.entry import (
     verify_entry_signature,
 )
 from charter.ledger.log import Ledger
-from charter.ledger.merkle import (
+from charter.ledger.verify import VerifyReport, verify_export
+from charter.merkle import (
     consistency_proof,
     inclusion_proof,
     leaf_hash,
@@ -38,7 +39,6 @@ from charter.ledger.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from charter.ledger.verify import VerifyReport, verify_export
 
 __all__ = [
     "Checkpoint",

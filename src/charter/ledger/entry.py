@@ -49,7 +49,7 @@ from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr, ValidationErro
 
 from charter._util.validation import describe
 from charter.errors import EntryError, SignatureError, VerificationError
-from charter.ledger.merkle import leaf_hash
+from charter.merkle import leaf_hash
 
 SIGNING_PREFIX = b"charter-wish-v1\n"
 VERSION = 1

@@ -25,7 +25,6 @@ from pathlib import Path
 from charter.errors import EntryError, LedgerError
 from charter.ledger.checkpoint import Checkpoint, LogKey, sign_checkpoint, verify_checkpoint
 from charter.ledger.entry import Entry, EntryPolicy, parse_entry, validate_entry
-from charter.ledger.merkle import leaf_hash
 from charter.ledger.stake import LocalCredits, StakeAccounting
 from charter.ledger.store import AppendBatch, StoredEntry, open_store
 from charter.ledger.tree import new_nodes as completed_nodes
@@ -34,6 +33,7 @@ from charter.ledger.tree import (
     tree_inclusion_proof,
     tree_root,
 )
+from charter.merkle import leaf_hash
 
 _ORIGIN, _VERIFIER, _MIN_FEE = "origin", "verifier", "min_fee"
 

@@ -11,7 +11,7 @@ RFC 6962 split (section 2.1) that is not perfect lies on that border: its hash
 is those border nodes below it, folded right to left. Every function here
 therefore reads O(log n) nodes in one ``get_nodes`` call and hashes O(log n)
 times: it never rebuilds the tree. The proofs are byte for byte those of
-:mod:`charter.ledger.merkle` (RFC 9162 sections 2.1.3.1 and 2.1.4.1) and verify
+:mod:`charter.merkle` (RFC 9162 sections 2.1.3.1 and 2.1.4.1) and verify
 with its verifiers.
 
 Example::
@@ -31,7 +31,7 @@ from itertools import repeat
 from typing import Protocol
 
 from charter.errors import LedgerError
-from charter.ledger.merkle import EMPTY_ROOT, HASH_SIZE, node_hash
+from charter.merkle import EMPTY_ROOT, HASH_SIZE, node_hash
 
 __all__ = [
     "MemoryNodes",

@@ -32,7 +32,7 @@ from pathlib import Path
 from charter.errors import CharterError, EntryError, VerificationError
 from charter.ledger.checkpoint import Checkpoint, verify_checkpoint
 from charter.ledger.entry import parse_entry, verify_entry_signature
-from charter.ledger.merkle import consistency_proof, leaf_hash, node_hash, verify_consistency
+from charter.merkle import consistency_proof, leaf_hash, node_hash, verify_consistency
 
 
 class _Accumulator:

@@ -36,7 +36,6 @@ from typing import TYPE_CHECKING
 
 from charter.errors import EntryError, LedgerError, VerificationError
 from charter.ledger.checkpoint import Checkpoint, LogKey, sign_checkpoint, verify_checkpoint
-from charter.ledger.merkle import leaf_hash, root_hash
 from charter.ledger.store.votes import StoredVote, VoteBatch, VoteStore
 from charter.ledger.tree import new_nodes, tree_consistency_proof, tree_inclusion_proof, tree_root
 from charter.ledger.votes import (
@@ -48,6 +47,7 @@ from charter.ledger.votes import (
     parse_vote,
     verify_vote_signature,
 )
+from charter.merkle import leaf_hash, root_hash
 
 if TYPE_CHECKING:
     from charter.ledger.log import Ledger

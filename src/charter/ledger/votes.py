@@ -53,7 +53,7 @@ from charter.ledger.entry import (
     parse_timestamp,
     public_key_b64,
 )
-from charter.ledger.merkle import leaf_hash
+from charter.merkle import leaf_hash
 
 VOTE_SIGNING_PREFIX = b"charter-vote-v1\n"
 VOTE_VERSION = 1

@@ -27,11 +27,17 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
-from charter._util.auc import roc_auc
+from pydantic import Field
+
 from charter._util.progress import progress_bar
-from charter.backends.base import ChoiceScorer, normalize_choices
-from charter.errors import DatasetError, MalformedOutputError
+from charter.backends.base import ChoiceScorer
+from charter.errors import DatasetError
+from charter.feedback.choices import choice_probs, logit, memoized
+from charter.feedback.gold import GoldItem
+from charter.feedback.registry import JudgeDef, Method, Prediction, fitted_model, register_judge
+from charter.feedback.stats import roc_auc
 from charter.pretrain import prompts as pp
 from charter.pretrain.corpus import SAMPLE, data_path, iter_documents
 
@@ -87,13 +93,7 @@ class DepthScorer:
                     ),
                 },
             ]
-            logprobs = [float(v) for v in self.model.choice_logprobs(messages, pp.DEPTH_CHOICES)]
-            if all(v == float("-inf") for v in logprobs):
-                raise MalformedOutputError(
-                    f"the depth scorer gave neither Yes nor No any probability ({name})",
-                    raw=logprobs,
-                )
-            out[name] = normalize_choices(logprobs)[0]
+            out[name] = choice_probs(self.model, messages, pp.DEPTH_CHOICES)[0]
         return DepthScore(out)
 
 
@@ -244,3 +244,71 @@ def validate_depth(
         for r, s in scored
     ]
     return result
+
+
+# -- the depth judge, calibrated on its gold set (charter.feedback) ----------------------
+DEPTH_LABELS = ("deep", "not_deep")
+
+
+class DepthItem(GoldItem):
+    """A gold reflection on a document: ``deep``, or not (``thin``, ``padded``, ``misread``)."""
+
+    document: str = Field(min_length=1)
+    reflection: str = Field(min_length=1)
+    label: Literal["deep", "thin", "padded", "misread"]
+
+
+@memoized
+def _scored(scorer: Any, document: str, reflection: str) -> dict[str, float]:
+    return DepthScorer(scorer).score(document, reflection).criteria
+
+
+def _criteria(scorer: Any, item: DepthItem) -> dict[str, float]:
+    return _scored(scorer, item.document, item.reflection)
+
+
+def _depth_prediction(p_deep: float, features: dict[str, float] | None = None) -> Prediction:
+    label = DEPTH_LABELS[0] if p_deep >= 0.5 else DEPTH_LABELS[1]
+    probs = {DEPTH_LABELS[0]: p_deep, DEPTH_LABELS[1]: 1 - p_deep}
+    calls = len(pp.DEPTH_CRITERIA)
+    return Prediction(label, probs[label], probs, calls=calls, features=features or {})
+
+
+def _depth_features(scorer: Any, item: DepthItem) -> dict[str, float]:
+    return {name: logit(p) for name, p in _criteria(scorer, item).items()}
+
+
+def _depth_fitted(scorer: Any, item: DepthItem) -> Prediction:
+    features = _depth_features(scorer, item)
+    probs = fitted_model("depth", "rubric-lr").probs(features)
+    return _depth_prediction(probs[DEPTH_LABELS[0]], features)
+
+
+DEPTH_JUDGE = register_judge(
+    JudgeDef(
+        name="depth",
+        description="does a reflection understand its document, or only cite",
+        item=DepthItem,
+        labels=DEPTH_LABELS,
+        truth=lambda item: DEPTH_LABELS[0] if item.label == DEEP else DEPTH_LABELS[1],
+        methods={
+            "rubric-mean": Method(
+                "rubric-mean",
+                "mean P(yes) of the four depth criteria >= 0.5",
+                lambda scorer, item: _depth_prediction(
+                    sum(c := list(_criteria(scorer, item).values())) / len(c)
+                ),
+            ),
+            "rubric-lr": Method(
+                "rubric-lr",
+                "the four criteria's log-odds, logistic model fitted on dev",
+                _depth_fitted,
+                features=_depth_features,
+                fit_rows=lambda f, label: [(f, label)],
+                fit_classes=DEPTH_LABELS,
+            ),
+        },
+        default="rubric-mean",
+        positive=DEPTH_LABELS[0],
+    )
+)

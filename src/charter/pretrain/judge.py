@@ -11,12 +11,11 @@ prefix, so a prefix-caching backend reads the document once.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
-from charter.backends.base import ChoiceScorer, normalize_choices
+from charter.backends.base import ChoiceScorer
 from charter.constitution import Constitution
-from charter.errors import MalformedOutputError
+from charter.feedback.choices import choice_probs
 from charter.pretrain import prompts as pp
 
 LABELS = ("benign", "harmful")
@@ -84,7 +83,7 @@ class DocumentJudge:
                 {"role": "system", "content": system_text},
                 {"role": "user", "content": question.format(document=text)},
             ]
-            return _probabilities(self.model.choice_logprobs(messages, list(choices)), choices)
+            return choice_probs(self.model, messages, choices)
 
         p_harmful = ask(harm_q, pp.HARM_CHOICES)[1]
         severity_probs = ask(severity_q, pp.SEVERITY_CHOICES)
@@ -99,16 +98,3 @@ class DocumentJudge:
             severity_probs=tuple(severity_probs),
             articles=tuple(ranked[: self.top_articles]),
         )
-
-
-def _probabilities(values: object, choices: tuple[str, ...] | list[str]) -> list[float]:
-    """Normalized choice probabilities, or MalformedOutputError carrying the raw values."""
-    try:
-        logprobs = [float(v) for v in values]  # type: ignore[union-attr]
-    except (TypeError, ValueError):
-        raise MalformedOutputError("the judge returned non-numeric log-probs", raw=values) from None
-    if len(logprobs) != len(choices) or any(math.isnan(v) for v in logprobs):
-        raise MalformedOutputError("the judge returned unusable log-probs", raw=values)
-    if all(v == -math.inf for v in logprobs):
-        raise MalformedOutputError("the judge gave no choice any probability", raw=values)
-    return normalize_choices(logprobs)

@@ -15,7 +15,7 @@ document texts (UTF-8) in ascending order. The root commits to the whole set:
   whoever trusts a verified root can check either kind of proof offline with
   only the root, the size and the proof.
 
-Proofs and verifiers reuse :mod:`charter.ledger.merkle` (the ledger's RFC 6962
+Proofs and verifiers reuse :mod:`charter.merkle` (the ledger's RFC 6962
 code), and raise :class:`~charter.errors.VerificationError` subclasses, never
 return ``False``.
 """
@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from charter.errors import ProofError, RootMismatchError, VerificationError
-from charter.ledger.merkle import inclusion_proof, leaf_hash, root_hash, verify_inclusion
+from charter.merkle import inclusion_proof, leaf_hash, root_hash, verify_inclusion
 from charter.runs.store import read_jsonl
 
 DOCS = "docs.jsonl"

@@ -1,5 +1,20 @@
-"""Prompt sets: the shipped red-team and helpfulness sets, and user files."""
+"""Prompt sets: the shipped red-team, helpfulness, conflict and over-refusal sets, user files,
+and the held-out guard that keeps eval and gold-set prompts out of training."""
 
+from charter.prompts.heldout import (
+    check_held_out,
+    conflicts_path,
+    held_out_prompts,
+    over_refusal_path,
+)
 from charter.prompts.load import BUILTIN, PromptRecord, load_prompts
 
-__all__ = ["BUILTIN", "PromptRecord", "load_prompts"]
+__all__ = [
+    "BUILTIN",
+    "PromptRecord",
+    "check_held_out",
+    "conflicts_path",
+    "held_out_prompts",
+    "load_prompts",
+    "over_refusal_path",
+]

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from charter.errors import DatasetError
 from charter.evals.results import EvalReport, EvalResult
+from charter.feedback.card import CalibrationCard
 from charter.runs.store import read_jsonl
 
 MAX_ROWS = 40  # rows per browsable section: a report, not a data dump
@@ -38,6 +39,9 @@ class RunData:
     labels: list[dict[str, Any]] = field(default_factory=list)
     reflections: list[dict[str, Any]] = field(default_factory=list)
     ledger: dict[str, Any] | None = None
+    cards: list[CalibrationCard] = field(default_factory=list)  # the judges' calibration cards
+    quality: list[dict[str, Any]] = field(default_factory=list)  # SL-CAI quality.json, per stage
+    label_stats: list[dict[str, Any]] = field(default_factory=list)  # RL-CAI label_stats.json
     provenance: list[dict[str, Any]] = field(default_factory=list)  # distinct row provenance
     warnings: list[str] = field(default_factory=list)
 
@@ -85,6 +89,11 @@ def collect_run(run_dir: str | Path) -> RunData:
         if stage["files"]:
             data.stages.append(stage)
     data.provenance = list(seen_provenance.values())
+    for path in sorted((run / "cards").glob("*.json")):
+        try:
+            data.cards.append(CalibrationCard.load(path))
+        except DatasetError as exc:
+            data.warnings.append(str(exc))
     return data
 
 
@@ -114,6 +123,10 @@ def _stage(
         data.revisions += [{**r, "stage": folder.name} for r in _rows(steps)]
     if prefs.is_file():
         data.labels += [{**r, "stage": folder.name} for r in _rows(prefs)]
+    for name, into in (("quality.json", data.quality), ("label_stats.json", data.label_stats)):
+        if (folder / name).is_file():
+            stage["files"].append(name)
+            into.append({"stage": folder.name, **json.loads((folder / name).read_text())})
     for name in ("reflections.jsonl", "annotated.jsonl"):
         if (folder / name).is_file():
             data.reflections += [

@@ -77,6 +77,7 @@ def _context(data: RunData) -> dict[str, Any]:
             "stage": r["stage"],
             "id": r.get("id", r.get("key")),
             "status": r.get("status", ""),
+            "quality": r.get("quality") or {},
             "prompt": _clip(r.get("prompt")),
             "initial": _clip(r.get("initial_response")),
             "chain": [
@@ -97,6 +98,12 @@ def _context(data: RunData) -> dict[str, Any]:
             "chosen": _clip(r.get("chosen"), 400),
             "rejected": _clip(r.get("rejected"), 400),
             "prob": f"{r['label_prob']:.3f}" if isinstance(r.get("label_prob"), float) else "",
+            "margin": (
+                f"{abs(r['p_first'] - 0.5):.3f}" if isinstance(r.get("p_first"), float) else ""
+            ),
+            "bias": (
+                f"{r['position_bias']:+.3f}" if isinstance(r.get("position_bias"), float) else ""
+            ),
             "articles": ", ".join(r.get("articles") or []),
         }
         for r in data.labels
@@ -121,6 +128,7 @@ def _context(data: RunData) -> dict[str, Any]:
         ("frontier", "Frontier", bool(frontier)),
         ("rates", "Rates", bool(rate_results)),
         ("tables", "Results", bool(results)),
+        ("judges", "Judges", bool(data.cards)),
         ("examples", "Examples", bool(examples)),
         ("revisions", "Revisions", bool(revisions)),
         ("labels", "Labels", bool(labels)),
@@ -148,7 +156,9 @@ def _context(data: RunData) -> dict[str, Any]:
         "frontier_svg": frontier_svg(frontier) if frontier else "",
         "rates_svg": rates_svg(rate_results) if rate_results else "",
         "results": results,
-        "calibrations": [r.calibration for r in data.eval_reports if r.calibration],
+        "cards": data.cards,
+        "quality": data.quality,
+        "label_stats": data.label_stats,
         "examples": examples,
         "revisions": revisions,
         "labels": labels,

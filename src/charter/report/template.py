@@ -108,12 +108,14 @@ PAGE = r"""<!doctype html>
     {% if r.ci_low is not none %}[{{ "%.3f"|format(r.ci_low) }}, {{ "%.3f"|format(r.ci_high) }}]{% endif %}
     (n={{ r.n }})</p>{% endif %}
   {% if r.per_model %}
-  <table class="result-table"><tr><th>model</th><th>value</th><th>95% interval</th><th>n</th><th>counts</th></tr>
+  <table class="result-table"><tr><th>model</th><th>value</th><th>95% interval</th><th>corrected for the judge</th><th>n</th><th>counts</th></tr>
   {% for key, s in r.per_model.items() %}<tr><td>{{ key }}{% if key == r.baseline %}<span class="tag">baseline</span>{% endif %}</td>
     <td class="num">{{ "%.3f"|format(s.value) }}</td>
     <td class="num">{% if s.ci_low is not none %}[{{ "%.3f"|format(s.ci_low) }}, {{ "%.3f"|format(s.ci_high) }}]{% endif %}</td>
+    <td class="num">{% if s.corrected is not none %}{{ "%.3f"|format(s.corrected) }} [{{ "%.3f"|format(s.corrected_ci_low) }}, {{ "%.3f"|format(s.corrected_ci_high) }}]{% else %}-{% endif %}</td>
     <td class="num">{{ s.n }}</td><td class="mono">{{ s.counts }}</td></tr>{% endfor %}
   </table>
+  {% if r.details.get("corrected_by") %}<p>Corrected by the card of {{ r.details["corrected_by"] }} (Rogan-Gladen; the interval includes the card's uncertainty).</p>{% endif %}
   {% endif %}
   {% if r.details.get("reduction") %}
   <table><tr><th>model</th><th>reduction factor vs {{ r.baseline }}</th><th>95% bootstrap interval</th></tr>
@@ -122,13 +124,22 @@ PAGE = r"""<!doctype html>
   </table>
   {% endif %}
   {% endfor %}
-  {% if calibrations %}
-  <h3>Judge calibration</h3>
-  <table><tr><th>judge</th><th>accuracy</th><th>95% interval</th><th>n</th></tr>
-  {% for c in calibrations %}<tr><td class="mono">{{ c.judge }}</td><td class="num">{{ "%.3f"|format(c.accuracy) }}</td>
-    <td class="num">[{{ "%.3f"|format(c.ci_low) }}, {{ "%.3f"|format(c.ci_high) }}]</td><td class="num">{{ c.n }}</td></tr>{% endfor %}
+</section>
+{% endif %}
+
+{% if cards %}
+<section id="judges">
+  <h2>Judges: calibration cards</h2>
+  <p>Each judge this run relied on, measured on the test split of its gold set before anything
+  it says is believed. Rates marked "corrected" above are adjusted for this error.</p>
+  <table><tr><th>judge</th><th>method</th><th>model</th><th>gold (sha256)</th><th>accuracy</th>
+    <th>95% interval</th><th>n</th><th>macro-F1</th><th>ECE</th><th>flip rate</th></tr>
+  {% for c in cards %}<tr class="card-row"><td>{{ c.judge }}</td><td>{{ c.method }}</td><td class="mono">{{ c.model_id }}</td>
+    <td class="mono">{{ c.gold }} ({{ c.gold_sha256[:12] }})</td><td class="num">{{ "%.3f"|format(c.accuracy) }}</td>
+    <td class="num">[{{ "%.3f"|format(c.ci_low) }}, {{ "%.3f"|format(c.ci_high) }}]</td><td class="num">{{ c.n }}</td>
+    <td class="num">{{ "%.3f"|format(c.macro_f1) }}</td><td class="num">{{ "%.3f"|format(c.ece) }}</td>
+    <td class="num">{{ "%.3f"|format(c.flip_rate) if c.flip_rate is not none else "-" }}</td></tr>{% endfor %}
   </table>
-  {% endif %}
 </section>
 {% endif %}
 
@@ -153,9 +164,19 @@ PAGE = r"""<!doctype html>
 {% if revisions %}
 <section id="revisions">
   <h2>Critiques and revisions</h2>
+  {% for q in quality %}
+  <p class="quality-summary">{{ q.stage }}: the quality gate judged {{ q.judged }} final revisions
+    ({% for k, n in q.outcomes.items() %}{{ k }} {{ n }}{% if not loop.last %}, {% endif %}{% endfor %}).
+    {% if q.bare_refusal_share is not none %}Bare refusals in the SFT data:
+    <b>{{ "%.0f"|format(100 * q.bare_refusal_share) }}%</b>
+    [{{ "%.0f"|format(100 * q.bare_refusal_ci[0]) }}%, {{ "%.0f"|format(100 * q.bare_refusal_ci[1]) }}%]
+    of {{ q.sft_labels.values()|sum }}.{% endif %}</p>
+  {% endfor %}
   {% for r in revisions %}
   <details class="revision">
-    <summary>{{ r.stage }} · {{ r.id }} <span class="tag {{ 'good' if r.status == 'ok' else 'bad' }}">{{ r.status }}</span></summary>
+    <summary>{{ r.stage }} · {{ r.id }} <span class="tag {{ 'good' if r.status == 'ok' else 'bad' }}">{{ r.status }}</span>
+      {% if r.quality.get("label") %}<span class="tag">{{ r.quality["label"] }}</span>{% endif %}
+      {% if r.quality.get("outcome") %}<span class="tag">{{ r.quality["outcome"] }}</span>{% endif %}</summary>
     <p><b>Prompt</b></p><pre>{{ r.prompt }}</pre>
     <p><b>Initial response</b></p><pre>{{ r.initial }}</pre>
     {% for step in r.chain %}
@@ -171,9 +192,16 @@ PAGE = r"""<!doctype html>
 {% if labels %}
 <section id="labels">
   <h2>AI-feedback labels</h2>
-  <table><tr><th>prompt</th><th>chosen</th><th>rejected</th><th>P(chosen better)</th><th>principles</th></tr>
+  {% for st in label_stats %}{% if st.margin %}
+  <p class="label-stats">{{ st.stage }}: {{ st.pairs }} pairs; label margin |p - 0.5| median
+    <b>{{ "%.3f"|format(st.margin.median) }}</b> (p10 {{ "%.3f"|format(st.margin.p10) }}, p90 {{ "%.3f"|format(st.margin.p90) }});
+    {{ st.low_margin }} below {{ st.min_margin }}{% if st.dropped_low_margin %}, {{ st.dropped_low_margin }} dropped{% endif %};
+    position bias median {{ "%+.3f"|format(st.position_bias.median) }}{% if st.article_flip_rate is not none %};
+    per-article flip rate {{ "%.2f"|format(st.article_flip_rate) }}{% endif %}.</p>
+  {% endif %}{% endfor %}
+  <table><tr><th>prompt</th><th>chosen</th><th>rejected</th><th>P(chosen better)</th><th>margin</th><th>position bias</th><th>principles</th></tr>
   {% for l in labels %}<tr class="label-row"><td>{{ l.prompt }}</td><td>{{ l.chosen }}</td><td>{{ l.rejected }}</td>
-    <td class="num">{{ l.prob }}</td><td>{{ l.articles }}</td></tr>{% endfor %}
+    <td class="num">{{ l.prob }}</td><td class="num">{{ l.margin }}</td><td class="num">{{ l.bias }}</td><td>{{ l.articles }}</td></tr>{% endfor %}
   </table>
 </section>
 {% endif %}

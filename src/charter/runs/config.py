@@ -62,6 +62,10 @@ class StageSpec(BaseModel):
     # Fields that name a key under `models` (checked at load, part of the fingerprint).
     MODEL_FIELDS: ClassVar[tuple[str, ...]] = ("model",)
 
+    def judges(self) -> list[tuple[str, str, str]]:
+        """``(judge, method, models key)`` of each calibrated judge this stage relies on."""
+        return []
+
     def model_keys(self) -> list[str]:
         """The `models` keys this stage uses, in field order, without repeats."""
         keys = [getattr(self, f, None) for f in self.MODEL_FIELDS]
@@ -80,6 +84,16 @@ class RunConfig(BaseModel):
     models: dict[str, ModelSpec] = Field(default_factory=dict)
     embedder: EmbedderSpec = Field(default_factory=EmbedderSpec)
     stages: list[StageSpec] = Field(min_length=1)
+    min_judge_accuracy: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="refuse to run with a judge whose calibration card is missing or below this",
+    )
+    judge_cards: dict[str, str] = Field(
+        default_factory=dict,
+        description="judge name -> calibration card file (a judge model with no shipped card)",
+    )
 
     @field_validator("stages", mode="before")
     @classmethod

@@ -29,6 +29,7 @@ class RunContext:
     constitution: Constitution
     progress: bool = True
     ledger_checkpoint: str | None = None
+    cards: dict[str, Any] = field(default_factory=dict)  # judge name -> CalibrationCard
     _models: dict[str, ChatModel] = field(default_factory=dict)
     _embedder: Embedder | None = None
 

@@ -20,6 +20,7 @@ from charter.constitution import load_constitution
 from charter.errors import ConfigError
 from charter.runs.config import RunConfig, load_config
 from charter.runs.context import RunContext
+from charter.runs.judges import carry_cards
 from charter.runs.stages import stage_kind
 
 
@@ -83,6 +84,7 @@ def run_experiment(
         progress=progress,
     )
     shutil.copyfile(config_path, out / "config.yaml")
+    carry_cards(ctx, [s for s in config.stages if not only or s.name in only])
     started = datetime.now(UTC).isoformat()
     results: dict[str, dict] = {}
     seconds: dict[str, float] = {}

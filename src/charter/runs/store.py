@@ -161,3 +161,12 @@ def append_error(path: str | Path, key: str, error: object, **context: Any) -> d
     """Append one failure row to the ``errors.jsonl`` at ``path`` (opened and closed here)."""
     with ErrorLog(path) as log:
         return log.add(key, error, **context)
+
+
+def write_json(path: str | Path, data: Any) -> None:
+    """Write ``data`` as indented JSON, atomically (a reader never sees half a file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, path)

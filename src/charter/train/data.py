@@ -11,7 +11,7 @@ Three kinds of input, each from a JSONL file, an HF ``datasets`` folder
 - Prompts (GRPO): ``builtin:redteam`` / ``builtin:helpfulness`` or any prompt
   file :func:`charter.prompts.load_prompts` reads. A set that shares an id or a
   text with the eval's held-out scenarios is refused, as the CAI stages refuse it
-  (:func:`charter.evals.conflicts.check_held_out`).
+  (:func:`charter.prompts.check_held_out`).
 
 Rows are turned into TRL's *conversational* formats (``data_utils.py`` in TRL),
 so the model's chat template frames every example exactly as at generation
@@ -155,8 +155,7 @@ def load_prompt_rows(source: str | Path, limit: int | None = None) -> TrainData:
     Raises:
         DatasetError: no prompts, or a prompt that overlaps a held-out eval scenario.
     """
-    from charter.evals.conflicts import check_held_out  # lazy: evals imports cai and more
-    from charter.prompts import load_prompts
+    from charter.prompts import check_held_out, load_prompts
 
     records = load_prompts(source, limit=limit)
     check_held_out(records)  # the eval's held-out scenarios are never trained on

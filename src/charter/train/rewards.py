@@ -34,9 +34,9 @@ def load_reward_fn(target: str) -> Callable[..., list[float]]:
         ConfigError: a malformed target, a module or attribute that does not exist.
     """
     if target.startswith(WISH_PREFIX):
-        from charter.collective.reward import make_reward_fn
+        from charter.runs.plugins import plugin
 
-        return make_reward_fn(target.removeprefix(WISH_PREFIX) or "builtin:sample")
+        return plugin("reward", "wish")(target.removeprefix(WISH_PREFIX) or "builtin:sample")
     module_name, sep, attr = target.partition(":")
     if not sep or not module_name or not attr:
         raise ConfigError(

@@ -30,7 +30,7 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from charter.evals.stats import percentile_interval
+from charter.feedback.stats import percentile_interval
 
 ELO_PER_NAT = 400.0 / math.log(10.0)
 

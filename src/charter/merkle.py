@@ -23,7 +23,7 @@ suite in ``../shared/conformance/rfc6962`` (``pytest tests/ledger``).
 
 Example::
 
-    from charter.ledger.merkle import inclusion_proof, leaf_hash, root_hash, verify_inclusion
+    from charter.merkle import inclusion_proof, leaf_hash, root_hash, verify_inclusion
     leaves = [leaf_hash(d) for d in (b"a", b"b", b"c")]
     verify_inclusion(leaves[2], 2, 3, inclusion_proof(leaves, 2), root_hash(leaves))
 """

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from charter.evals.elo import (
+from charter.feedback.elo import (
     ELO_PER_NAT,
     Comparison,
     elo_with_intervals,
@@ -15,7 +15,7 @@ from charter.evals.elo import (
     to_elo,
     win_probability,
 )
-from charter.evals.stats import percentile_interval, wilson_interval
+from charter.feedback.stats import percentile_interval, wilson_interval
 
 TRUE = {"base": 0.0, "sl": 0.8, "rl": -0.6, "other": 1.5}
 

@@ -1,0 +1,189 @@
+"""The statistics every figure in Charter carries: intervals, ranking, calibration, correction.
+
+- :func:`wilson_interval` for rates (Wilson 1927; preferred to the normal
+  approximation by Brown, Cai and DasGupta 2001), which behaves at 0/n and n/n.
+- :func:`bootstrap` and :func:`percentile_interval` for anything else.
+- :func:`roc_auc` in its Mann-Whitney form (threshold-free ranking quality).
+- :func:`expected_calibration_error` (Naeini et al. 2015; Guo et al. 2017):
+  the gap between a judge's confidence and its accuracy, over equal-width bins.
+- :func:`macro_f1` and :func:`confusion_matrix` for multi-class judges.
+- :func:`rogan_gladen`: a rate measured by an imperfect judge, corrected with
+  the judge's sensitivity and specificity (Rogan and Gladen 1978), and
+  :func:`corrected_rate_interval`, whose interval also carries the uncertainty
+  of those two calibration figures (a parametric bootstrap over their Beta
+  posteriors and the observed rate).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+Z95 = 1.959963984540054  # the 97.5% quantile of the standard normal
+T = TypeVar("T")
+
+
+def wilson_interval(successes: float, n: int, z: float = Z95) -> tuple[float, float]:
+    """The Wilson score interval of ``successes / n``; ``(0.0, 1.0)`` when ``n`` is 0.
+
+    Raises:
+        ValueError: ``successes`` outside ``[0, n]``.
+    """
+    if n == 0:
+        return 0.0, 1.0
+    if not 0 <= successes <= n:
+        raise ValueError(f"successes {successes} must lie in [0, {n}]")
+    p = successes / n
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def rate(count: int, n: int) -> tuple[float, float, float]:
+    """``(count / n, wilson low, wilson high)``; 0 with ``[0, 1]`` when ``n`` is 0."""
+    low, high = wilson_interval(count, n)
+    return (count / n if n else 0.0), low, high
+
+
+def percentile_interval(samples: Sequence[float], level: float = 0.95) -> tuple[float, float]:
+    """The central ``level`` interval of bootstrap samples (percentile method)."""
+    if not samples:
+        raise ValueError("percentile_interval needs at least one sample")
+    ordered = sorted(samples)
+    tail = (1 - level) / 2
+    return _quantile(ordered, tail), _quantile(ordered, 1 - tail)
+
+
+def _quantile(ordered: Sequence[float], q: float) -> float:
+    """Linear interpolation between order statistics (numpy's default method)."""
+    position = q * (len(ordered) - 1)
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def bootstrap(
+    items: Sequence[T],
+    statistic: Callable[[Sequence[T]], float],
+    rounds: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``statistic`` over ``items`` resampled with replacement."""
+    if not items:
+        raise ValueError("bootstrap needs at least one item")
+    rng = random.Random(seed)
+    n = len(items)
+    samples = [statistic([items[rng.randrange(n)] for _ in range(n)]) for _ in range(rounds)]
+    return percentile_interval(samples, level)
+
+
+def roc_auc(positives: Sequence[float], negatives: Sequence[float]) -> float:
+    """P(a random positive scores above a random negative), ties counting one half.
+
+    Raises:
+        ValueError: either class is empty.
+    """
+    if not positives or not negatives:
+        raise ValueError("roc_auc needs at least one positive and one negative score")
+    wins = sum((p > n) + 0.5 * (p == n) for p in positives for n in negatives)
+    return wins / (len(positives) * len(negatives))
+
+
+def confusion_matrix(pairs: Sequence[tuple[str, str]], labels: Sequence[str]) -> list[list[int]]:
+    """Counts of ``(true, judged)`` pairs: rows true, columns judged, in ``labels`` order."""
+    index = {label: k for k, label in enumerate(labels)}
+    matrix = [[0] * len(labels) for _ in labels]
+    for truth, judged in pairs:
+        matrix[index[truth]][index[judged]] += 1
+    return matrix
+
+
+def macro_f1(confusion: Sequence[Sequence[int]]) -> float:
+    """The unweighted mean of per-class F1 over the classes that occur (as truth or verdict)."""
+    scores = []
+    for k in range(len(confusion)):
+        tp = confusion[k][k]
+        truth = sum(confusion[k])
+        judged = sum(row[k] for row in confusion)
+        if truth == 0 and judged == 0:
+            continue
+        scores.append(2 * tp / (truth + judged))
+    return sum(scores) / len(scores) if scores else 0.0
+
+
+def expected_calibration_error(
+    confidences: Sequence[float], correct: Sequence[bool], bins: int = 10
+) -> float:
+    """ECE: the sample-weighted mean |accuracy - confidence| over equal-width bins.
+
+    ``confidences`` are the probabilities the judge gave its own verdicts
+    (the arg-max class's probability), ``correct`` whether each verdict was right.
+    """
+    if len(confidences) != len(correct):
+        raise ValueError("confidences and correct must have the same length")
+    if not confidences:
+        return 0.0
+    totals = [[0, 0.0, 0] for _ in range(bins)]  # count, confidence sum, correct count
+    for conf, ok in zip(confidences, correct, strict=True):
+        b = min(int(conf * bins), bins - 1)
+        totals[b][0] += 1
+        totals[b][1] += conf
+        totals[b][2] += int(ok)
+    n = len(confidences)
+    return sum(abs(c / k - s / k) * k / n for k, s, c in totals if k)
+
+
+def rogan_gladen(observed: float, sensitivity: float, specificity: float) -> float:
+    """The true prevalence behind an ``observed`` positive rate, clipped to ``[0, 1]``.
+
+    ``(observed + specificity - 1) / (sensitivity + specificity - 1)``; when the
+    judge is no better than chance (Youden's J <= 0) nothing can be corrected and
+    the observed rate is returned unchanged.
+    """
+    youden = sensitivity + specificity - 1
+    if youden <= 0:
+        return observed
+    return min(1.0, max(0.0, (observed + specificity - 1) / youden))
+
+
+def corrected_rate_interval(
+    positives: int,
+    n: int,
+    sensitivity: tuple[int, int],
+    specificity: tuple[int, int],
+    rounds: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[float, float, float]:
+    """The Rogan-Gladen rate and an interval that includes the calibration's uncertainty.
+
+    Args:
+        positives, n: what the judge flagged, out of how many items.
+        sensitivity: ``(true positives, positives)`` on the gold test split.
+        specificity: ``(true negatives, negatives)`` on the gold test split.
+
+    Returns:
+        ``(corrected, low, high)``. Each bootstrap round draws the observed rate,
+        the sensitivity and the specificity from their Beta(k + 1/2, n - k + 1/2)
+        posteriors (Jeffreys prior) and corrects; the interval is the percentile
+        range of the corrected rates. With ``n == 0`` the rate is unknown: ``(0, 0, 1)``.
+    """
+    if n == 0:
+        return 0.0, 0.0, 1.0
+    se_k, se_n = sensitivity
+    sp_k, sp_n = specificity
+    point = rogan_gladen(positives / n, se_k / se_n if se_n else 1.0, sp_k / sp_n if sp_n else 1.0)
+    rng = random.Random(seed)
+
+    def draw(k: int, total: int) -> float:
+        return rng.betavariate(k + 0.5, total - k + 0.5) if total else 1.0
+
+    samples = [
+        rogan_gladen(draw(positives, n), draw(se_k, se_n), draw(sp_k, sp_n)) for _ in range(rounds)
+    ]
+    low, high = percentile_interval(samples, level)
+    return point, min(low, point), max(high, point)
