@@ -69,6 +69,7 @@ def main() -> None:
     parser.add_argument("--method", action="append", help="only these methods")
     parser.add_argument("--no-fit", action="store_true", help="use the shipped fitted weights")
     parser.add_argument("--fit-limit", type=int, help="fit on the first N dev items only")
+    parser.add_argument("--limit", type=int, help="card on the first N test items only")
     args = parser.parse_args()
     # Fast prefix reuse: every question about one item shares its prefix. Logits
     # differ from the reproducible mode by ~0.02 nats at most (backends/llama_cpp.py).
@@ -86,7 +87,7 @@ def main() -> None:
             began = time.perf_counter()
             if method.features is not None and not args.no_fit:
                 cal.fit(judge, scorer, method.name, progress=True, limit=args.fit_limit)
-            run = cal.calibrate(judge, scorer, method=method.name, progress=True)
+            run = cal.calibrate(judge, scorer, method=method.name, limit=args.limit, progress=True)
             run.card.save(shipped_card_path(name, method.name))
             seconds = time.perf_counter() - began
             print(run.card.summary(), f"({seconds:.0f} s)", flush=True)

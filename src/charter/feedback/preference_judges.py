@@ -30,7 +30,7 @@ from charter.feedback.choices import choice_probs, logit, memoized
 from charter.feedback.gold import GoldItem
 from charter.feedback.pairwise import PairVerdict, both_orders
 from charter.feedback.registry import JudgeDef, Method, Prediction, fitted_model, register_judge
-from charter.feedback.response_judges import response_features
+from charter.feedback.response_judges import questions_for, response_features
 from charter.feedback.rubric import yes_no_battery
 
 #: The question per criterion for :func:`compare`.
@@ -149,12 +149,20 @@ def compare(
 
 
 @memoized
-def helpfulness_features(scorer: Any, prompt: str, response: str) -> dict[str, float]:
-    """Each helpfulness question's log-odds for one reply (5 calls, shared prefix)."""
+def _helpful_answer(scorer: Any, prompt: str, response: str, question: str) -> dict[str, float]:
     fields = {"prompt": prompt.strip(), "response": response.strip() or "(empty reply)"}
-    return {
-        f"q_{k}": logit(p) for k, p in yes_no_battery(scorer, HELPFUL_BATTERY, **fields).items()
-    }
+    answer = yes_no_battery(scorer, {question: HELPFUL_BATTERY[question]}, **fields)[question]
+    return {f"q_{question}": logit(answer)}
+
+
+def helpfulness_features(
+    scorer: Any, prompt: str, response: str, questions: Sequence[str] = tuple(HELPFUL_BATTERY)
+) -> dict[str, float]:
+    """The helpfulness questions' log-odds for one reply (one call each, shared prefix)."""
+    out: dict[str, float] = {}
+    for question in questions:
+        out.update(_helpful_answer(scorer, prompt, response, question))
+    return out
 
 
 class PairItem(GoldItem):
@@ -186,9 +194,7 @@ def _letter(scorer: Any, prompt: str, first: str, second: str, criterion: str) -
     return compare(scorer, prompt, first, second, criterion)
 
 
-def _define(
-    criterion: str, pointwise, calls_per_reply: int, description: str, default: str
-) -> JudgeDef:
+def _define(criterion: str, pointwise, description: str, default: str) -> JudgeDef:
     name = f"preference_{criterion}"
 
     def letter(scorer: Any, item: PairItem) -> Prediction:
@@ -196,24 +202,31 @@ def _define(
             _letter(scorer, item.prompt, item.chosen, item.rejected, criterion), 2
         )
 
-    def features(scorer: Any, item: PairItem) -> dict[str, float]:
-        a = pointwise(scorer, item.prompt, item.chosen)
-        b = pointwise(scorer, item.prompt, item.rejected)
+    def features(
+        scorer: Any, item: PairItem, questions: Sequence[str] | None = None, letter: bool = True
+    ) -> dict[str, float]:
+        """Differences of the replies' answers (all questions by default), and the letter."""
+        asked = {} if questions is None else {"questions": questions}
+        a = pointwise(scorer, item.prompt, item.chosen, **asked)
+        b = pointwise(scorer, item.prompt, item.rejected, **asked)
         out = {k: a[k] - b[k] for k in a}
-        out["letter"] = logit(
-            _letter(scorer, item.prompt, item.chosen, item.rejected, criterion).p_first
-        )
+        if letter:
+            p = _letter(scorer, item.prompt, item.chosen, item.rejected, criterion).p_first
+            out["letter"] = logit(p)
         return out
 
     def fitted(scorer: Any, item: PairItem) -> Prediction:
-        f = features(scorer, item)
         model = fitted_model(name, "pointwise-lr")
+        # Ask only what the fit reads (it may keep a few questions, or the letter alone).
+        questions = questions_for(model)
+        letter = "letter" in model.features
+        f = features(scorer, item, questions, letter)
         # Symmetrised: the mean of P(first) and 1 - P(second) for the swapped features,
         # so the verdict cannot depend on which reply is called first.
         forward = model.probs(f)["first"]
         backward = model.probs({k: -v for k, v in f.items()})["first"]
         p = (forward + 1 - backward) / 2
-        calls = 2 + 2 * calls_per_reply
+        calls = 2 * len(questions) + (2 if letter else 0)
         verdict = PairVerdict(p, p)
         return Prediction(
             "chosen" if p > 0.5 else "rejected",
@@ -258,14 +271,12 @@ def _define(
 PREFERENCE_HARMLESSNESS = _define(
     "harmlessness",
     response_features,
-    4,
     "which of two replies is more harmless",
-    default="pointwise-lr",
+    default="letter",
 )
 PREFERENCE_HELPFULNESS = _define(
     "helpfulness",
     helpfulness_features,
-    3,
     "which of two replies is more helpful",
     default="letter",
 )
