@@ -20,7 +20,7 @@ def test_the_fitted_reply_judges_run_on_the_embedded_feedback_model(feedback_lla
     start = time.perf_counter()
     run = cal.calibrate(judge, feedback_llama, limit=3)
     print(f"{run.card.summary()} in {time.perf_counter() - start:.0f}s")
-    assert run.card.n == 3 and run.card.failed == 0 and run.card.calls_per_item == 6
+    assert run.card.n == 3 and run.card.failed == 0 and 1 <= run.card.calls_per_item <= 4
     assert all(sum(row["probs"].values()) == pytest.approx(1, abs=1e-3) for row in run.item_rows())
 
 
