@@ -4,12 +4,17 @@ Run: ``.venv/bin/python bench/bench_ledger_store.py`` (``--quick`` for a smoke r
 
 (a) Durable append (issue 6: "entries already validated, e.g. importing an
     exported log"): 100k entries of about 700 bytes go into a fresh SQLite
-    store in batches of 10k — leaf hashes, the tree nodes each batch completes
-    (``tree.new_nodes``), nonces, one fsynced transaction per batch — against
-    the pure-hashlib RFC 6962 root of the same entries (bench_merkle's
-    baseline). Interleaved rounds, median ratio of rates (target >= 0.3). A
-    bare ``executemany`` of the same rows into a one-table SQLite file, same
-    settings, shows what the disk allows at all.
+    store in batches of 10k through the signed-log core
+    (:class:`~charter.ledger.signedlog.SignedLog`: leaf hashes, the tree nodes
+    each batch completes, then the store's one fsynced transaction with the
+    entries, nodes and nonces). Signature checks are not included (they are
+    bench_intake.py's). Against (i) a bare ``executemany`` of the same rows into
+    a one-table SQLite file with the same durability settings (WAL,
+    ``synchronous=FULL``, one commit per batch), SQLite's default page size:
+    what the disk allows at all (issue 14 target: store / bare >= 0.5); the
+    same bare insert with the store's 16 KiB pages is shown too; and (ii) the
+    pure-hashlib RFC 6962 root of the same entries (bench_merkle's baseline;
+    issue 6 target >= 0.3). Interleaved rounds, medians of per-round ratios.
 (b) Proofs at 10^6 entries from stored nodes: the store is filled once, then a
     fresh Python process opens it and times its very first inclusion proof
     (no rebuild, cold caches) and the median of many more; consistency proofs
@@ -27,13 +32,17 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_merkle import hashlib_root
-from charter.ledger.store import AppendBatch, StoredEntry, open_store
-from charter.ledger.tree import new_nodes
+from charter.ledger.record import RecordType
+from charter.ledger.signedlog import PreparedBatch, SignedLog
+from charter.ledger.store import WISH_LOG, AppendBatch, StoredEntry, open_store
 from charter.merkle import leaf_hash
+
+RAW = RecordType("entry", lambda data: RawRecord(data), lambda record: None)
 
 
 def make_entries(n: int, size: int = 700) -> list[bytes]:
@@ -44,40 +53,49 @@ def make_entries(n: int, size: int = 700) -> list[bytes]:
     ]
 
 
+@dataclass(frozen=True)
+class RawRecord:
+    """Bytes already validated (an import of an exported log): the record is its bytes."""
+
+    data: bytes
+
+    def canonical_bytes(self) -> bytes:
+        return self.data
+
+    @property
+    def id(self) -> str:
+        return leaf_hash(self.data).hex()
+
+
 def append_all(location: str, entries: list[bytes], batch: int) -> float:
+    """Append through the signed-log core: leaves, completed nodes, one store transaction."""
     store = open_store(location)
-    start = time.perf_counter()
-    size = 0
-    for lo in range(0, len(entries), batch):
-        chunk = entries[lo : lo + batch]
-        leaves = [leaf_hash(e) for e in chunk]
+    log: SignedLog[RawRecord] = SignedLog(store.log(WISH_LOG), "bench", "", None, RAW)
+
+    def write(prepared: PreparedBatch) -> None:
+        start = prepared.start
         stored = [
-            StoredEntry(
-                index=size + i,
-                entry_id=leaves[i].hex(),
-                data=e,
-                leaf_hash=leaves[i],
-                timestamp="2026-11-22T00:00:00Z",
-                author_key="k",
-            )
-            for i, e in enumerate(chunk)
+            StoredEntry(start + i, leaf.hex(), data, leaf, "2026-11-22T00:00:00Z", "k")
+            for i, (data, leaf) in enumerate(zip(prepared.data, prepared.leaves, strict=True))
         ]
-        store.append(
-            AppendBatch(
-                entries=stored,
-                nodes=new_nodes(size, leaves, store),
-                nonces=[("k", f"nonce-{size + i:012d}") for i in range(len(chunk))],
-                debits=[],
-            )
-        )
-        size += len(chunk)
+        store.append(AppendBatch(stored, prepared.nodes, nonces[start : start + len(stored)], []))
+
+    # The input, as an import reads it: records and their (author key, nonce) pairs.
+    records = [RawRecord(e) for e in entries]
+    nonces = [("k", f"nonce-{i:012d}") for i in range(len(entries))]
+    start = time.perf_counter()
+    for lo in range(0, len(records), batch):
+        log.append(records[lo : lo + batch], write)
     seconds = time.perf_counter() - start
     store.close()
     return seconds
 
 
-def bare_insert(path: str, entries: list[bytes], batch: int) -> float:
+def bare_insert(path: str, entries: list[bytes], batch: int, page_size: int = 0) -> float:
+    """A one-table ``executemany`` of the same rows, durable as the store is (0: default pages)."""
     db = sqlite3.connect(path, isolation_level=None)
+    if page_size:
+        db.execute(f"PRAGMA page_size={page_size}")
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")
     db.execute("CREATE TABLE t (i INTEGER PRIMARY KEY, data BLOB, h BLOB)")
@@ -94,35 +112,49 @@ def bare_insert(path: str, entries: list[bytes], batch: int) -> float:
     return seconds
 
 
+TESSERA_RATE = 2_900  # entries/s, Tessera's published POSIX-storage figure (12-core VM)
+
+
 def bench_append(n: int, batch: int, rounds: int) -> None:
     entries = make_entries(n)
-    ratios, bare_ratios, rates = [], [], []
+    runs: dict[str, list[float]] = {"store": [], "hashlib": [], "bare": [], "bare16k": []}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(rounds):
-            runs = {}
-            order = ["store", "hashlib", "bare"] if r % 2 == 0 else ["bare", "hashlib", "store"]
+            order = list(runs) if r % 2 == 0 else list(reversed(runs))
             for name in order:
                 if name == "store":
-                    runs[name] = append_all(f"{tmp}/s{r}.sqlite", entries, batch)
+                    seconds = append_all(f"{tmp}/s{r}.sqlite", entries, batch)
                 elif name == "bare":
-                    runs[name] = bare_insert(f"{tmp}/b{r}.sqlite", entries, batch)
+                    seconds = bare_insert(f"{tmp}/b{r}.sqlite", entries, batch)
+                elif name == "bare16k":
+                    seconds = bare_insert(f"{tmp}/p{r}.sqlite", entries, batch, 16384)
                 else:
                     t = time.perf_counter()
                     hashlib_root(entries)
-                    runs[name] = time.perf_counter() - t
-            ratios.append(runs["hashlib"] / runs["store"])
-            bare_ratios.append(runs["hashlib"] / runs["bare"])
-            rates.append((n / runs["store"], n / runs["hashlib"], n / runs["bare"]))
+                    seconds = time.perf_counter() - t
+                runs[name].append(seconds)
+
+    def ratio(fast: str, slow: str) -> tuple[float, str]:
+        values = [f / s for f, s in zip(runs[fast], runs[slow], strict=True)]
+        return statistics.median(values), ", ".join(f"{x:.3f}" for x in values)
+
+    rate = {name: statistics.median(n / s for s in seconds) for name, seconds in runs.items()}
     print(f"(a) durable append of {n} entries in batches of {batch}, {rounds} rounds")
+    for label, (fast, slow) in {
+        "store / bare executemany (SQLite defaults)": ("bare", "store"),
+        "store / bare executemany (16 KiB pages)": ("bare16k", "store"),
+        "store / pure-hashlib": ("hashlib", "store"),
+        "bare executemany / pure-hashlib": ("hashlib", "bare"),
+    }.items():
+        median, rounds_text = ratio(fast, slow)
+        print(f"    {label}: median {median:.3f} (rounds {rounds_text})")
     print(
-        f"    store / pure-hashlib rate: median {statistics.median(ratios):.3f} "
-        f"(rounds {', '.join(f'{x:.3f}' for x in ratios)})"
+        f"    rates: store {rate['store']:,.0f}/s, bare insert {rate['bare']:,.0f}/s "
+        f"(16 KiB pages {rate['bare16k']:,.0f}/s), hashlib {rate['hashlib']:,.0f}/s"
     )
-    print(f"    bare executemany / pure-hashlib: median {statistics.median(bare_ratios):.3f}")
-    store_rate, hash_rate, bare_rate = (statistics.median(x) for x in zip(*rates, strict=True))
     print(
-        f"    rates: store {store_rate:,.0f}/s, hashlib {hash_rate:,.0f}/s, "
-        f"bare insert {bare_rate:,.0f}/s"
+        f"    store vs Tessera's ~{TESSERA_RATE:,}/s (POSIX, 12-core VM; another machine): "
+        f"{rate['store'] / TESSERA_RATE:.1f}x"
     )
 
 

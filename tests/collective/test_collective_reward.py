@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import threading
-import time
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -257,31 +255,17 @@ def test_server_with_test_client(wishes):
 
 
 def test_real_server_on_loopback_and_remote_reward_fn(wishes):
-    import uvicorn
-
-    from charter._util.net import free_port
+    from charter._util.net import serving
     from charter.collective.reward_server import create_app, remote_reward_fn
 
     reward = reward_for(wishes)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(reward), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 20
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
-        remote = remote_reward_fn(f"http://127.0.0.1:{port}")
+    with serving(create_app(reward)) as url:
+        remote = remote_reward_fn(url)
         chat = [[{"role": "user", "content": PROMPT}]] * 2
         values = remote(prompts=chat, completions=[GOOD, BAD])
         assert values == pytest.approx(reward([PROMPT, PROMPT], [GOOD, BAD]))
         assert remote.last_response["checkpoint"] == wishes.checkpoint_id
         remote.close()
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 # -- RL-CAI labeler --------------------------------------------------------------------------

@@ -258,7 +258,7 @@ def test_key_files_are_private_and_round_trip(tmp_path):
 
 
 def test_key_file_errors_name_the_file(tmp_path):
-    with pytest.raises(LedgerError, match="no such key file"):
+    with pytest.raises(LedgerError, match="no such log key file"):
         load_key(tmp_path / "missing.key")
     bad = tmp_path / "bad.key"
     bad.write_text("not a key\n")

@@ -8,6 +8,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import ValidationError
 
 from charter.errors import EntryError, SignatureError, VerificationError
@@ -78,23 +79,23 @@ def test_signing_bytes_are_prefixed_and_leave_out_the_signature():
     }
 
 
-# The browser reproduces these bytes: the JSON escapes only '"', '\\' and C0 controls
-# (\t \n as short escapes, the rest \u00xx lowercase); DEL, U+2028/9, emoji stay raw
-# UTF-8; "cafe" + U+0301 is NFC-normalised to "café" before signing.
+# The browser reproduces these bytes: the JSON escapes only '"', '\\' and C0 controls,
+# of which a wish may hold only LF (issue 14: the rest are refused, see test_text.py);
+# U+2028/9, RLM and emoji stay raw UTF-8; "cafe" + U+0301 is NFC-normalised to "café".
 TRICKY = (
-    'Quote " backslash \\ nul \x00 bell \x07 tab \t newline \n del \x7f '
-    'cafe\u0301 \U0001f600 \u2028 \u2029 <script>alert("x")</script>'
+    'Quote " backslash \\ newline \n '
+    'cafe\u0301 \U0001f600 \u2028 \u2029 \u200f <script>alert("x")</script>'
 )
 TRICKY_JSON = (
-    b'"scenario":"Quote \\" backslash \\\\ nul \\u0000 bell \\u0007 tab \\t newline \\n '
-    b"del \x7f caf\xc3\xa9 \xf0\x9f\x98\x80 \xe2\x80\xa8 \xe2\x80\xa9 "
+    b'"scenario":"Quote \\" backslash \\\\ newline \\n '
+    b"caf\xc3\xa9 \xf0\x9f\x98\x80 \xe2\x80\xa8 \xe2\x80\xa9 \xe2\x80\x8f "
     b'<script>alert(\\"x\\")</script>"'
 )
 TRICKY_BYTES = (
     b'{"author_commitment":"a677af11c61a9c84569f6250be0810251485d8d2d55545a21b29bc8499fda22f",'
     b'"author_key":"A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=","burn":2,"fee":1,'
-    b'"nonce":"nonce-0123456789","signature":"mJ6AC4XpIIFpevU7vNLhAdsjZYAwNB/0MrxBokG6I7mqeNsi'
-    b'ixJmLOrnFARXBBjdbVLOuXyjldCyussnYTSnCg==","timestamp":"2026-11-22T17:00:00.123Z",'
+    b'"nonce":"nonce-0123456789","signature":"VngAKrK54zrrAw1l8iIINg8AZO6A44d/Qv/nsCWbastluQFs'
+    b'Z/mmGkGaXTg7l+cFGGaMkW+7YboeGrQtDcZjDw==","timestamp":"2026-11-22T17:00:00.123Z",'
     b'"version":1,"wish":{"behaviour":"Show it as text.","language":"en",'
     b'"rationale":"Keep bytes stable.",' + TRICKY_JSON + b',"tags":["escaping","\xc3\xbcber"]}}'
 )
@@ -109,7 +110,7 @@ def test_tricky_text_has_pinned_canonical_bytes():
         tags=["escaping", "u\u0308ber"],
     )
     assert entry.canonical_bytes() == TRICKY_BYTES
-    assert entry.id == "fe87ab1692280b18128b92953981c1a9fc72b8075301f48bb166d1c2c588095e"
+    assert entry.id == "f8d20695500aa86fa199ce1b82128947e98ee959525f31157fe71922163ccc58"
     again = parse_entry(TRICKY_BYTES)
     assert again.wish.scenario == TRICKY.replace("cafe\u0301", "caf\u00e9")
     validate_entry(again, NO_CLOCK)
@@ -343,3 +344,71 @@ def test_prove_authorship_accepts_the_author_and_refuses_others():
     forged = parse_entry(_edit(nonce="nonce-forged-0000"))
     with pytest.raises(SignatureError):
         prove_authorship(forged, IDENTITY, SALT)
+
+
+# -- clean input (issue 14): refused at parse time, named, never silently changed ---------
+
+UNSAFE = {
+    "NUL": "\x00",
+    "ESC": "\x1b[31m",
+    "BEL": "\x07",
+    "DEL": "\x7f",
+    "RLO": "\u202e",
+    "BOM": "\ufeff",
+    "CR": "\r",
+}
+
+
+def _signed_raw(**wish: object) -> dict:
+    """An entry an attacker signed correctly over raw text the signing tools would not make."""
+    data = json.loads(make().canonical_bytes())
+    data["wish"].update(wish)
+    del data["signature"]
+    body = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    key = Ed25519PrivateKey.from_private_bytes(SEED)
+    data["signature"] = base64.b64encode(key.sign(SIGNING_PREFIX + body.encode())).decode()
+    return data
+
+
+@pytest.mark.parametrize("name", UNSAFE)
+def test_correctly_signed_unsafe_text_is_refused_naming_the_field(name):
+    data = _signed_raw(behaviour=f"Help{UNSAFE[name]} them.")
+    with pytest.raises(EntryError) as caught:
+        parse_entry(data)
+    message = str(caught.value)
+    assert message.startswith(f"field wish.behaviour: contains U+{ord(UNSAFE[name][0]):04X} (")
+    assert "at position 5;" in message and "\n" not in message
+
+
+def test_unsafe_tags_name_their_index_and_tags_are_one_line():
+    with pytest.raises(EntryError, match=r"^field wish\.tags\[1\]: contains U\+202E"):
+        parse_entry(_signed_raw(tags=["ok", "ab\u202ecd"]))
+    with pytest.raises(EntryError, match=r"^field wish\.tags\[0\]: contains U\+000A \(a line"):
+        parse_entry(_signed_raw(tags=["two\nlines"]))
+    with pytest.raises(EntryError, match=r"^field wish\.rationale: contains U\+0000"):
+        parse_entry(_signed_raw(rationale="why\x00"))
+
+
+@pytest.mark.parametrize("blank", ["\u200b", "\u200b\u200c\u200d\u2060", " \u3000\n"])
+def test_zero_width_only_text_is_refused_at_intake(blank):
+    entry = parse_entry(_signed_raw(scenario=blank))
+    with pytest.raises(EntryError, match=r"^field wish\.scenario: empty; write the situation"):
+        validate_entry(entry, NO_CLOCK)
+
+
+def test_signing_normalises_line_endings_and_nfc_so_cli_and_browser_agree():
+    entry = make(scenario="line one\r\nline two\rcafe\u0301")
+    assert entry.wish.scenario == "line one\nline two\ncaf\u00e9"
+    verify_entry_signature(entry)
+    validate_entry(entry, NO_CLOCK)
+    # The same wish typed with LF and precomposed text signs to the same bytes.
+    assert make(scenario="line one\nline two\ncaf\u00e9").signing_bytes() == entry.signing_bytes()
+
+
+def test_intake_rechecks_text_that_skipped_model_validation():
+    entry = make()
+    sneaky = entry.model_copy(
+        update={"wish": entry.wish.model_copy(update={"scenario": "a\u202eb"})}
+    )  # model_copy(update=...) does not validate
+    with pytest.raises(EntryError, match=r"^field wish\.scenario: contains U\+202E"):
+        validate_entry(sneaky, NO_CLOCK)

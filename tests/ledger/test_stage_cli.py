@@ -39,6 +39,8 @@ def test_ledger_stage_builds_verifies_and_resumes(tmp_path):
             "ledger",
             "verify",
             str(out / "export.jsonl"),
+            "--verifier",
+            str(out / "export.jsonl.verifier"),  # the test made this log: its key is known
             "--json",
         ],
         capture_output=True,
@@ -55,7 +57,8 @@ def charter(*args):
 
 def test_cli_round_trip(tmp_path):
     db, key, author = str(tmp_path / "l.sqlite"), tmp_path / "log.key", tmp_path / "me.json"
-    assert charter("init", db, "--origin", "cli.example/w", "--key-file", str(key)).returncode == 0
+    made_log = charter("init", db, "--origin", "cli.example/w", "--key-file", str(key), "--json")
+    verifier = json.loads(made_log.stdout)["verifier"]
     made = json.loads(charter("author-key", str(author), "--json").stdout)
     assert (
         charter(
@@ -87,9 +90,9 @@ def test_cli_round_trip(tmp_path):
     assert listed["entries"][0]["wish"]["tags"] == ["safety"]
     export = tmp_path / "e.jsonl"
     assert charter("export", db, str(export), "--key-file", str(key)).returncode == 0
-    assert charter("verify", str(export)).returncode == 0
+    assert charter("verify", str(export), "--verifier", verifier).returncode == 0
     export.write_text(export.read_text().replace("A storm", "A flood"))
-    failed = charter("verify", str(export))
+    failed = charter("verify", str(export), "--verifier", verifier)
     assert failed.returncode == 5 and "entry 0" in failed.stdout
     bad = charter("init", db, "--origin", "x", "--key-file", str(key))
     assert bad.returncode == 4 and bad.stderr.startswith("error: ")

@@ -16,7 +16,8 @@ import pytest
 
 from charter.errors import BackendError, EntryError, LedgerError, StakeError
 from charter.ledger.store import LedgerStore, SqliteStore, StoredEntry, open_store
-from charter.ledger.store import sqlite as sqlite_module
+from charter.ledger.store import sql as sql_module
+from charter.ledger.store.sqlite import SqliteDialect
 
 # The batch builders live beside the fixtures; loaded by path, as `from conftest import`
 # depends on pytest's import mode.
@@ -100,10 +101,7 @@ def test_reopen_keeps_everything(store_location):
 
 
 def test_entries_are_read_in_pages(store, monkeypatch):
-    from charter.ledger.store import postgres as postgres_module
-
-    monkeypatch.setattr(sqlite_module, "_PAGE", 3)
-    monkeypatch.setattr(postgres_module, "_PAGE", 3)
+    monkeypatch.setattr(sql_module, "PAGE", 3)  # one paging loop serves both dialects
     store.append(build_batch(store, 10))
     assert [e.index for e in store.entries()] == list(range(10))
     assert [e.index for e in store.entries(2, 9)] == list(range(2, 9))
@@ -112,7 +110,7 @@ def test_entries_are_read_in_pages(store, monkeypatch):
 
 
 def test_many_node_keys_in_one_call(tmp_path, monkeypatch):
-    monkeypatch.setattr(sqlite_module, "_PARAMS", 6)  # forces several chunks
+    monkeypatch.setattr(SqliteDialect, "max_params", 6)  # forces several chunks
     with SqliteStore(tmp_path / "ledger.db") as store:
         batch = build_batch(store, 20)
         store.append(batch)
@@ -127,7 +125,7 @@ def test_index_continuity_is_enforced(store):
     store.append(build_batch(store, 4))
     batch = build_batch(store, 2)
     ahead = dataclasses.replace(
-        batch, entries=[dataclasses.replace(e, index=e.index + 1) for e in batch.entries]
+        batch, entries=[e._replace(index=e.index + 1) for e in batch.entries]
     )
     with pytest.raises(LedgerError, match="has index 5 but the log has 4 entries"):
         store.append(ahead)
@@ -168,7 +166,7 @@ def test_tampered_nodes_are_refused(store, tamper, message):
 
 def test_entry_id_must_match_leaf_hash(store):
     batch = build_batch(store, 2)
-    forged = dataclasses.replace(batch.entries[1], entry_id="ab" * 32)
+    forged = batch.entries[1]._replace(entry_id="ab" * 32)
     with pytest.raises(LedgerError, match="entry 1: entry_id must be the hex"):
         store.append(dataclasses.replace(batch, entries=[batch.entries[0], forged]))
     assert store.size() == 0
@@ -196,7 +194,7 @@ def test_nonce_repeated_within_a_batch_is_refused(store):
 def test_the_same_entry_cannot_be_appended_twice(store):
     batch = build_batch(store, 1)
     store.append(batch)
-    again = dataclasses.replace(batch.entries[0], index=1)
+    again = batch.entries[0]._replace(index=1)
     nodes = completed_nodes(1, [again.leaf_hash], store)
     repeat = dataclasses.replace(
         batch, entries=[again], nodes=nodes, nonces=[(AUTHOR_KEY, "fresh")]
@@ -346,9 +344,11 @@ def test_schema_version_is_checked(store_location):
 
 def test_sqlite_is_durable_on_acknowledgement(tmp_path):
     with SqliteStore(tmp_path / "ledger.db") as store:
-        assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
-        assert store._db.execute("PRAGMA busy_timeout").fetchone()[0] > 0
+        db = store.dialect.db
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        assert db.execute("PRAGMA busy_timeout").fetchone()[0] > 0
+        assert db.execute("PRAGMA page_size").fetchone()[0] == 16384  # a new file
 
 
 def test_closed_store_raises_a_ledger_error(tmp_path):
@@ -416,3 +416,70 @@ def test_kill_9_mid_append_loses_nothing_acknowledged(tmp_path):
     check = sqlite3.connect(db)
     assert check.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     check.close()
+
+
+# -- schema compatibility ---------------------------------------------------------------------
+
+# The tables exactly as the first SQLite store (schema "1") created them, wish and vote logs.
+_SCHEMA_1 = """
+CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE entries (idx INTEGER PRIMARY KEY, leaf_hash BLOB NOT NULL UNIQUE,
+    data BLOB NOT NULL, timestamp TEXT NOT NULL, author_key TEXT NOT NULL);
+CREATE TABLE nodes (level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,
+    PRIMARY KEY (level, idx)) WITHOUT ROWID;
+CREATE TABLE nonces (author_key TEXT NOT NULL, nonce TEXT NOT NULL,
+    PRIMARY KEY (author_key, nonce)) WITHOUT ROWID;
+CREATE TABLE accounts (key TEXT PRIMARY KEY, balance INTEGER NOT NULL CHECK (balance >= 0))
+    WITHOUT ROWID;
+CREATE TABLE checkpoints (size INTEGER PRIMARY KEY, note TEXT NOT NULL);
+CREATE TABLE search (idx INTEGER PRIMARY KEY, text TEXT NOT NULL);
+CREATE TABLE votes (idx INTEGER PRIMARY KEY, leaf_hash BLOB NOT NULL UNIQUE,
+    data BLOB NOT NULL, entry_id TEXT NOT NULL, voter_key TEXT NOT NULL, nonce TEXT NOT NULL,
+    value INTEGER NOT NULL, timestamp TEXT NOT NULL, UNIQUE (voter_key, nonce));
+CREATE TABLE vote_nodes (level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,
+    PRIMARY KEY (level, idx)) WITHOUT ROWID;
+CREATE TABLE vote_current (entry_id TEXT NOT NULL, voter_key TEXT NOT NULL,
+    idx INTEGER NOT NULL, PRIMARY KEY (entry_id, voter_key)) WITHOUT ROWID;
+CREATE TABLE vote_checkpoints (size INTEGER PRIMARY KEY, note TEXT NOT NULL);
+INSERT INTO meta VALUES ('store.schema', '1');
+"""
+
+
+def _layout(db: sqlite3.Connection) -> dict:
+    """Per table: its columns (name, type, not null, key position), indexes, rowid-ness."""
+    tables = [r[0] for r in db.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")]
+    layout = {}
+    for table in tables:
+        columns = [r[1:4] + r[5:] for r in db.execute(f"PRAGMA table_info({table})")]
+        indexes = sorted(
+            (r[2], r[3], tuple(c[2] for c in db.execute(f"PRAGMA index_info('{r[1]}')")))
+            for r in db.execute(f"PRAGMA index_list({table})")
+        )
+        rowid = db.execute(
+            "SELECT sql LIKE '%WITHOUT ROWID%' FROM sqlite_schema WHERE name = ?", (table,)
+        ).fetchone()[0]
+        layout[table] = (columns, indexes, rowid)
+    return layout
+
+
+def test_the_one_layout_is_schema_1_and_old_files_open_unchanged(tmp_path):
+    """Wish and vote tables from one LogTables layout equal what schema-1 code wrote."""
+    old = tmp_path / "old.db"
+    with sqlite3.connect(old) as db:
+        db.executescript(_SCHEMA_1)
+        data = fixtures.wish_bytes(0, "old scene", "old way", [])
+        db.execute(
+            "INSERT INTO entries VALUES (0, ?, ?, ?, ?)",
+            (leaf_hash(data), data, fixtures.TIMESTAMP, AUTHOR_KEY),
+        )
+        db.execute("INSERT INTO checkpoints VALUES (0, 'note at 0\n')")
+        expected = _layout(db)
+    with SqliteStore(tmp_path / "new.db") as new:
+        assert _layout(new.dialect.db) == expected  # no migration: the same tables
+    with SqliteStore(old) as store:  # a file written before the one store opens unchanged
+        assert store.dialect.db.execute("PRAGMA page_size").fetchone()[0] == 4096  # kept
+        assert [e.data for e in store.entries()] == [data]
+        assert store.checkpoint() == "note at 0\n"
+        store.append(build_batch(store, 3))
+        assert store.get_nodes([(1, 0), (1, 1)]).keys() == {(1, 0), (1, 1)}
+        assert store.search("old", 10, 0)[0].data == data

@@ -8,7 +8,7 @@ from charter.ledger.store.sqlite import SqliteStore
 def test_node_lookup_seeks_the_primary_key(tmp_path, monkeypatch):
     store = SqliteStore(str(tmp_path / "s.sqlite"))
     plans: list[str] = []
-    real_db = store._db
+    real_db = store.dialect.db
 
     class Spy:
         def execute(self, sql, args=()):
@@ -22,7 +22,7 @@ def test_node_lookup_seeks_the_primary_key(tmp_path, monkeypatch):
         def __getattr__(self, name):
             return getattr(real_db, name)
 
-    monkeypatch.setattr(store, "_db", Spy())
+    monkeypatch.setattr(store.dialect, "db", Spy())
     store.get_nodes([(1, 0), (2, 3), (0, 5)])
     assert plans and not any("SCAN n " in p or p.endswith("SCAN nodes')") for p in plans), plans
     assert any("USING PRIMARY KEY" in p for p in plans)

@@ -140,7 +140,7 @@ def test_export_verifies_and_tampering_is_caught(votes, ledger, wishes, tmp_path
     cases = {
         "signature does not verify": [lines[0], altered, *lines[2:]],
         "votes were removed": lines[:-1],
-        "do not give the checkpoint's root": [lines[0], *lines[2:], lines[1]],
+        "give a different root": [lines[0], *lines[2:], lines[1]],
     }
     for message, content in cases.items():
         path.write_bytes(b"".join(content))
@@ -175,11 +175,10 @@ def test_an_existing_sqlite_ledger_gains_the_vote_tables(tmp_path):
 
 
 def test_votes_page_through_the_store_and_current_votes_filter(votes, ledger, wishes, monkeypatch):
-    from charter.ledger.store import postgres_votes, sqlite_votes
+    from charter.ledger.store import sql
 
     votes.append([now_vote(w, 1, key=k) for w in wishes for k in (ALICE, BOB)])
-    for module in (sqlite_votes, postgres_votes):
-        monkeypatch.setattr(module, "_PAGE", 2)  # 6 votes: three full pages and an empty one
+    monkeypatch.setattr(sql, "PAGE", 2)  # 6 votes: three full pages and an empty one
     store = ledger.store
     assert [v.index for v in store.votes()] == list(range(6))
     assert [v.index for v in store.votes(1, 5)] == [1, 2, 3, 4]

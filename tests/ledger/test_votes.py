@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from charter.errors import ConfigError, DatasetError, EntryError, SignatureError
 from charter.ledger.votes import (
@@ -178,3 +179,38 @@ def test_simulation_refuses_bad_options():
         simulate([WISH_A], participation=1.5)
     with pytest.raises(ConfigError, match="n_voters >= groups"):
         simulate([WISH_A], n_voters=2, groups=3)
+
+
+# -- clean input (issue 14): a vote's one free-text field, its origin ---------------------
+
+
+def _signed_raw_vote(**changes: object) -> dict:
+    """A vote an attacker signed correctly over fields the signing tools would not make."""
+    data = {**json.loads(vote().canonical_bytes()), **changes}
+    del data["signature"]
+    body = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    key = Ed25519PrivateKey.from_private_bytes(ALICE)
+    data["signature"] = base64.b64encode(key.sign(VOTE_SIGNING_PREFIX + body.encode())).decode()
+    return data
+
+
+@pytest.mark.parametrize(
+    ("origin", "message"),
+    [
+        ("test.example/\x1b[2Jwishes", r"contains U\+001B \(a control character\) at position 14"),
+        ("test.example/wishes\u202e", r"contains U\+202E \(a bidi"),
+        ("\ufefftest.example/wishes", r"contains U\+FEFF \(a byte order mark\) at position 1"),
+        ("test.example/wishes\r", r"contains U\+000D \(a carriage return\)"),
+        ("test.example\n/wishes", r"contains U\+000A \(a line break\)"),
+        ("\u200b\u200b", "must be the log's origin line"),
+    ],
+)
+def test_unsafe_origin_is_refused_naming_the_field(origin, message):
+    with pytest.raises(EntryError, match=r"^vote field origin: " + message):
+        parse_vote(_signed_raw_vote(origin=origin))
+
+
+def test_sign_vote_normalises_the_origin_before_signing():
+    signed = sign_vote(WISH_A, 1, ALICE, "caf\u0065\u0301.example/wishes")
+    assert signed.origin == "caf\u00e9.example/wishes"
+    verify_vote_signature(signed)

@@ -50,14 +50,21 @@ def test_simulate_tally_export_verify(tmp_path):
         charter("ledger", "votes", "export", location, str(out), "-k", str(key_path)).returncode
         == 0
     )
+    pinned = ["--verifier", key.verifier_string()]
     verified = charter("ledger", "votes", "verify", str(out), "--wishes",
-                       str(tmp_path / "wishes.jsonl"), "--json")  # fmt: skip
+                       str(tmp_path / "wishes.jsonl"), "--json", *pinned)  # fmt: skip
     assert verified.returncode == 0, verified.stderr
     assert json.loads(verified.stdout)["votes_in_force"] == added
+    trusted = tmp_path / "trusted-logs"
+    trusted.write_text(key.verifier_string() + "\n")  # the wish log's key signs its vote log
+    by_file = charter("ledger", "votes", "verify", str(out), "--trusted-logs", str(trusted))
+    assert by_file.returncode == 0, by_file.stderr
 
     lines = out.read_text().splitlines(keepends=True)
     out.write_text("".join(lines[:3] + lines[4:]))  # drop one vote
-    failed = charter("ledger", "votes", "verify", str(out))
+    unpinned = charter("ledger", "votes", "verify", str(out))
+    assert unpinned.returncode == 4 and "--verifier" in unpinned.stderr
+    failed = charter("ledger", "votes", "verify", str(out), *pinned)
     assert failed.returncode == 5
-    assert "(votes were removed)" in failed.stderr
+    assert "votes were removed" in failed.stderr
     assert "Traceback" not in failed.stderr

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable, Iterator
 
 import pytest
 
-from charter._util.net import free_port
+from charter._util.net import free_port, serving
 from charter.ledger.checkpoint import LogKey
 from charter.ledger.entry import Entry, generate_author_key, new_salt, public_key_b64, sign_entry
 from charter.ledger.log import Ledger
@@ -75,24 +73,8 @@ def port() -> int:
 @pytest.fixture
 def live_server(ledger: Ledger) -> Iterator[str]:
     """The app served by uvicorn on a free loopback port in a thread; yields its base URL."""
-    import uvicorn
-
     from charter.server import create_app
 
     app = create_app(ledger, grant_new_keys=10)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start within 20 s")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serving(app) as url:
+        yield url

@@ -64,3 +64,31 @@ def llama_server(
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@contextmanager
+def serving(app: object, timeout: float = 20, log_level: str = "warning") -> Iterator[str]:
+    """Serve an ASGI ``app`` with uvicorn on a free loopback port in a thread; yield its URL.
+
+    For tests and benchmarks that need a real HTTP server in-process. Raises
+    RuntimeError if it does not start within ``timeout`` seconds.
+    """
+    import threading
+
+    import uvicorn
+
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level=log_level, lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"uvicorn did not start within {timeout:g} s")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

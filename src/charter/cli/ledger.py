@@ -6,11 +6,15 @@ import base64
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from charter.cli._common import console, emit_json
+from charter.cli._common import TRUSTED_LOGS, VERIFIER, console, emit_json, plain
 from charter.errors import LedgerError
+
+if TYPE_CHECKING:
+    from charter.ledger.log import ImportResult
 
 app = typer.Typer(
     help="The wish ledger: a verifiable, append-only log of signed wishes.", no_args_is_help=True
@@ -115,7 +119,7 @@ def grant(
     """Operator: grant credits to an author key."""
     with _open(location) as ledger:
         ledger.grant(author, amount)
-        console.print(f"{author}: balance {ledger.balance(author)}")
+        console.print(f"{plain(author)}: balance {ledger.balance(author)}", highlight=False)
 
 
 @app.command()
@@ -133,18 +137,20 @@ def wish(
     as_json: bool = JSON,
 ) -> None:
     """Sign a wish with an author key and append it."""
-    from charter.ledger.entry import Wish, sign_entry
+    from charter.ledger.entry import sign_entry
 
     seed, salt, identity = _read_author(author)
-    w = Wish(
-        scenario=scenario,
-        behaviour=behaviour,
-        rationale=rationale,
-        tags=tag or [],
-        language=language,
-        parent=parent,
-    )
-    entry = sign_entry(w, fee, burn, seed, identity, salt)
+    # A dict, not a Wish: sign_entry normalises it (CRLF to LF, NFC) and refuses unsafe
+    # text with one line naming the field.
+    wish = {
+        "scenario": scenario,
+        "behaviour": behaviour,
+        "rationale": rationale,
+        "tags": tag or [],
+        "language": language,
+        "parent": parent,
+    }
+    entry = sign_entry(wish, fee, burn, seed, identity, salt)
     with _open(location) as ledger:
         [index] = ledger.append([entry])
     if as_json:
@@ -158,22 +164,40 @@ def append(
     location: str = LOCATION,
     entries: Path = typer.Argument(..., help="JSONL of signed entries (bulk import)."),
     batch_size: int = typer.Option(1000, help="Entries per transaction."),
+    as_json: bool = JSON,
 ) -> None:
-    """Append signed entries from a JSONL file in batches (e.g. the results of a poll)."""
+    """Append signed entries from a JSONL file in batches (e.g. the results of a poll).
+
+    Resumable: entries already in the ledger are skipped, so rerun it after a crash.
+    """
     with _open(location) as ledger:
-        count = ledger.import_(entries, batch_size=batch_size)
-        console.print(f"appended {count} entries; size {ledger.size}")
+        result = ledger.import_(entries, batch_size=batch_size)
+        size = ledger.size
+    _print_import(result, size, as_json)
 
 
 @app.command("import")
 def import_(
     location: str = LOCATION,
     export: Path = typer.Argument(..., help="A JSONL export from `charter ledger export`."),
+    as_json: bool = JSON,
 ) -> None:
-    """Import an exported log into an empty or matching ledger."""
+    """Import an exported log into an empty or matching ledger.
+
+    Resumable: entries already in the ledger are skipped, so rerun it after a crash.
+    """
     with _open(location) as ledger:
-        count = ledger.import_(export)
-        console.print(f"imported {count} entries; size {ledger.size}")
+        result = ledger.import_(export)
+        size = ledger.size
+    _print_import(result, size, as_json)
+
+
+def _print_import(result: ImportResult, size: int, as_json: bool) -> None:
+    if as_json:
+        emit_json({"appended": result.appended, "skipped": result.skipped, "size": size})
+        return
+    skipped = f", skipped {result.skipped} already in the ledger" if result.skipped else ""
+    console.print(f"appended {result.appended} entries{skipped}; size {size}")
 
 
 @app.command()
@@ -247,13 +271,6 @@ def export(
     console.print(f"exported {count} entries and {len(notes)} checkpoints to {out}")
 
 
-def _read_notes(path: Path) -> list[str]:
-    text = path.read_text(encoding="utf-8")
-    if path.suffix == ".jsonl":
-        return [json.loads(line)["note"] for line in text.splitlines() if line.strip()]
-    return [text]
-
-
 @app.command()
 def verify(
     export_file: Path = typer.Argument(..., help="An export from `charter ledger export`."),
@@ -265,35 +282,72 @@ def verify(
     old_checkpoint: Path | None = typer.Option(
         None, "--old-checkpoint", help="An older note that must be consistent with the newest."
     ),
-    verifier: str | None = typer.Option(
-        None, help="The log's verifier key (or a file holding it); default: EXPORT.verifier."
+    verifier: str | None = VERIFIER,
+    trusted_logs: Path | None = TRUSTED_LOGS,
+    allow_unverified_tail: bool = typer.Option(
+        False,
+        "--allow-unverified-tail",
+        help="Accept entries after the newest checkpoint, reported as UNVERIFIED.",
+    ),
+    witness: list[str] = typer.Option(
+        [],
+        "--witness",
+        help="A witness vkey (or a file of vkeys, one a line) whose cosignature counts; "
+        "repeatable (C2SP tlog-cosignature).",
+    ),
+    min_witnesses: int = typer.Option(
+        0, help="Cosignatures by --witness keys the newest checkpoint must carry (0: none)."
     ),
     as_json: bool = JSON,
 ) -> None:
-    """Verify an exported log against signed checkpoints, trusting only the log's key.
+    """Verify an exported log against signed checkpoints, trusting only a pinned log key.
 
-    Names the first bad entry: altered entries exactly, removed or reordered
-    entries to within the checkpoints that bound them.
+    The key comes from --verifier or --trusted-logs, never from the bundle (a
+    tampered bundle can carry its own key). Names the first bad entry: altered
+    entries exactly, removed or reordered entries to within the checkpoints
+    that bound them. Entries no checkpoint covers fail unless allowed.
     """
-    from charter.ledger.log import checkpoints_path, verifier_path
-    from charter.ledger.verify import verify_export
+    from charter.ledger.log import checkpoints_path
+    from charter.ledger.verify import (
+        pinned_verifier,
+        read_checkpoint_notes,
+        require_export,
+        verify_export,
+    )
 
-    checkpoint_file = checkpoint_file or checkpoints_path(export_file)
-    verifier = verifier or str(verifier_path(export_file))
-    if Path(verifier).is_file():
-        verifier = Path(verifier).read_text(encoding="utf-8").strip()
-    old = old_checkpoint.read_text(encoding="utf-8") if old_checkpoint else None
-    report = verify_export(export_file, _read_notes(checkpoint_file), verifier, old)
+    require_export(export_file)
+    notes = read_checkpoint_notes(checkpoint_file or checkpoints_path(export_file))
+    key = pinned_verifier(notes, verifier, trusted_logs)
+    old = read_checkpoint_notes(old_checkpoint)[-1] if old_checkpoint else None
+    from charter.errors import ConfigError
+    from charter.ledger.cosign import read_witness_verifiers
+
+    witnesses = read_witness_verifiers(witness)
+    if witnesses and not min_witnesses:
+        raise ConfigError("--witness needs --min-witnesses K (how many must have cosigned).")
+    report = verify_export(
+        export_file,
+        notes,
+        key,
+        old,
+        allow_unverified_tail=allow_unverified_tail,
+        witnesses=witnesses,
+        min_witnesses=min_witnesses,
+    )
     if as_json:
         emit_json(report.to_dict())
     elif report.ok:
         console.print(
-            f"[green]verified[/green]: {report.entries} entries; checkpoints at sizes "
-            f"{report.checkpoints_ok} match"
+            f"[green]verified[/green]: {report.covered} entries covered by signed checkpoints "
+            f"(sizes {report.checkpoints_ok} match)"
+            + (f"; cosigned by {len(report.witnesses)} witness(es)" if report.witnesses else ""),
+            highlight=False,
         )
     else:
         for problem in report.problems:
-            console.print(f"[red]FAIL[/red] {problem}", markup=True, highlight=False)
+            console.print(f"[red]FAIL[/red] {plain(problem)}", highlight=False)
+    for warning in report.warnings:
+        console.print(f"[yellow]{plain(warning)}[/yellow]", highlight=False)
     if not report.ok:
         raise typer.Exit(5)
 
@@ -318,9 +372,54 @@ def show(
     console.print(f"{size} entries")
     for row in rows:
         console.print(
-            f"[bold]{row['index']}[/bold] {row['id'][:12]}  {row['wish']['scenario'][:70]!s}",
+            f"[bold]{row['index']}[/bold] {row['id'][:12]}  "
+            f"{plain(row['wish']['scenario'][:70], one_line=True)}",
             highlight=False,
         )
+
+
+@app.command("witness-key")
+def witness_key(
+    path: Path = typer.Argument(..., help="Where to write the new witness key (kept private)."),
+    name: str = typer.Option(..., help="The witness's name, e.g. 'witness.example/w1'."),
+) -> None:
+    """Create a witness cosigning key (C2SP tlog-cosignature) and print its public vkey."""
+    from charter.ledger.checkpoint import save_key
+    from charter.ledger.cosign import WitnessKey
+
+    key = WitnessKey.generate(name)
+    save_key(path, key)  # mode 0600, never overwrites
+    print(key.verifier_string())
+
+
+@app.command("witness")
+def witness(
+    key_file: Path = typer.Option(
+        ..., "--key-file", "-k", help="The witness key from `charter ledger witness-key`."
+    ),
+    state: Path = typer.Option(..., help="The witness's state file (JSON; created if missing)."),
+    log: list[str] = typer.Option(
+        [], "--log", help="A log to witness, as ORIGIN=VERIFIER (vkey or a file); repeatable."
+    ),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8001, help="TCP port to listen on."),
+    log_level: str = typer.Option("info", help="uvicorn log level."),
+) -> None:
+    """Run a witness (C2SP tlog-witness): POST /add-checkpoint answers cosignatures."""
+    try:
+        import uvicorn
+
+        from charter.server.witness_app import create_witness_app
+    except ImportError as exc:
+        from charter.errors import missing_extra
+
+        raise missing_extra(exc.name or "fastapi", "server") from None
+    from charter.ledger.cosign import load_witness_key
+    from charter.ledger.witness import Witness, parse_log_option
+
+    server = Witness(load_witness_key(key_file), dict(map(parse_log_option, log)), state)
+    typer.echo(f"witness {server.key.verifier_string()}")
+    uvicorn.run(create_witness_app(server), host=host, port=port, log_level=log_level)
 
 
 # `charter ledger votes ...` lives in its own module.

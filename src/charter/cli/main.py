@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 
+import click
 import typer
 
 import charter
@@ -17,6 +18,7 @@ from charter.cli import eval as eval_cli
 from charter.cli import pretrain as pretrain_cli
 from charter.cli import reward as reward_cli
 from charter.cli import train as train_cli
+from charter.cli._common import printable
 from charter.cli.report import report
 from charter.cli.run import run
 from charter.cli.serve import serve
@@ -69,7 +71,13 @@ def main() -> None:
     except CharterError as exc:
         if _state["debug"]:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable(exc, one_line=True)}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except (click.exceptions.ClickException, typer.TyperException) as exc:
+        # Usage errors (a missing argument, an unknown option) are one line, exit 2.
+        where = f" (see `{exc.ctx.command_path} --help`)" if getattr(exc, "ctx", None) else ""
+        message = printable(exc.format_message(), one_line=True)
+        print(f"error: {message}{where}", file=sys.stderr)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         print("interrupted; rerun the same command to resume.", file=sys.stderr)
@@ -78,13 +86,6 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except typer.Abort:
         sys.exit(1)
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ Example::
     charter ledger grant wishes.db AUTHOR_KEY 100               # the operator funds a key
     charter serve wishes.db --key-file log.key                  # http://127.0.0.1:8000/
     charter serve wishes.db -k log.key --grant-new-keys 10      # a demo anyone can try
+    charter serve wishes.db -k log.key --witness http://127.0.0.1:8001=$(cat w1.vkey)
 
 The JSON API is under /api/v1 (schema at /openapi.json, docs at /docs).
 
@@ -48,6 +49,12 @@ def serve(
         "leave unset unless a reverse proxy sits in front.",
     ),
     log_level: str = typer.Option("info", help="uvicorn log level."),
+    witness: list[str] = typer.Option(
+        [],
+        "--witness",
+        help="A witness to collect cosignatures from, as URL=VERIFIER (its submission "
+        "prefix and vkey, or a file holding it); repeatable (C2SP tlog-witness).",
+    ),
 ) -> None:
     """Serve the wish submission pages and JSON API for a ledger."""
     try:
@@ -58,7 +65,9 @@ def serve(
         raise missing_extra(exc.name or "fastapi", "server") from None
     from charter.ledger.checkpoint import load_key
     from charter.ledger.log import Ledger
+    from charter.server.witnesses import WitnessEndpoint
 
+    witnesses = [WitnessEndpoint.parse(text) for text in witness]
     ledger = Ledger.open(location, load_key(key))
     try:
         app = create_app(
@@ -67,6 +76,7 @@ def serve(
             ip_rate_per_minute=None if no_rate_limit else ip_rate_per_minute,
             read_rate_per_minute=None if no_rate_limit else read_rate_per_minute,
             grant_new_keys=grant_new_keys,
+            witnesses=witnesses,
         )
         uvicorn.run(
             app,

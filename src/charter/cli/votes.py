@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 
-from charter.cli._common import console, emit_json
+from charter.cli._common import TRUSTED_LOGS, VERIFIER, console, emit_json
 
 app = typer.Typer(
     help="Endorse/oppose votes on wishes, kept in a verifiable vote log.", no_args_is_help=True
@@ -126,26 +125,32 @@ def verify(
     wishes: Path | None = typer.Option(
         None, help="A wish export (`charter ledger export`): every vote must name one of them."
     ),
-    verifier: str | None = typer.Option(
-        None, help="The log's verifier key (or a file holding it); default: EXPORT.verifier."
+    verifier: str | None = VERIFIER,
+    trusted_logs: Path | None = TRUSTED_LOGS,
+    allow_unverified_tail: bool = typer.Option(
+        False, "--allow-unverified-tail", help="Accept votes after the newest checkpoint."
     ),
     as_json: bool = JSON,
 ) -> None:
-    """Verify an exported vote log against its signed checkpoints; print the tally."""
+    """Verify an exported vote log against its signed checkpoints; print the tally.
+
+    The log key is pinned with --verifier or --trusted-logs, never read from the bundle.
+    """
+    from charter.ledger.verify import pinned_verifier, read_checkpoint_notes, require_export
     from charter.ledger.votelog import verify_vote_export
     from charter.ledger.votes import tally as count
     from charter.merkle import leaf_hash
 
-    verifier = verifier or f"{export_file}.verifier"
-    if Path(verifier).is_file():
-        verifier = Path(verifier).read_text(encoding="utf-8").strip()
-    notes_path = Path(f"{export_file}.checkpoints.jsonl")
-    notes = [json.loads(line)["note"] for line in notes_path.read_text().splitlines() if line]
+    require_export(export_file)
+    notes = read_checkpoint_notes(f"{export_file}.checkpoints.jsonl")
+    verifier = pinned_verifier(notes, verifier, trusted_logs)
     ids = None
     if wishes is not None:
         lines = wishes.read_bytes().splitlines()
         ids = [leaf_hash(line).hex() for line in lines if line.strip()]
-    current = verify_vote_export(export_file, notes, verifier, ids)
+    current = verify_vote_export(
+        export_file, notes, verifier, ids, allow_unverified_tail=allow_unverified_tail
+    )
     tallies = count(current)
     result = {
         "verified": True,

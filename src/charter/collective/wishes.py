@@ -39,7 +39,7 @@ from pathlib import Path
 
 from charter.errors import CharterError, DatasetError, LedgerError, VerificationError
 from charter.ledger.checkpoint import Checkpoint, LogKey, verify_checkpoint
-from charter.ledger.entry import Entry, Wish, parse_entry, parse_timestamp, sign_entry
+from charter.ledger.entry import Entry, Wish, parse_stored_entry, parse_timestamp, sign_entry
 from charter.ledger.log import Ledger, checkpoints_path, verifier_path
 from charter.ledger.store import open_store
 from charter.merkle import inclusion_proof, leaf_hash, root_hash, verify_inclusion
@@ -225,7 +225,7 @@ def _records(stored, where: str) -> tuple[list[WishRecord], list[bytes]]:
     records, leaves = [], []
     for item in stored:
         try:
-            entry = parse_entry(item.data)
+            entry = parse_stored_entry(item.data)
         except CharterError as exc:
             raise DatasetError(f"{where}: entry {item.index}: {exc}") from None
         leaf = leaf_hash(item.data)

@@ -17,6 +17,8 @@ from charter.ledger.checkpoint import (
     sign_checkpoint,
     verify_checkpoint,
 )
+from charter.ledger.cosign import WitnessKey, detect_split_view, verify_cosignatures
+from charter.ledger.ed25519 import verify_strict
 from charter.ledger.entry import (
     Entry,
     EntryPolicy,
@@ -28,8 +30,9 @@ from charter.ledger.entry import (
     validate_entry,
     verify_entry_signature,
 )
-from charter.ledger.log import Ledger
-from charter.ledger.verify import VerifyReport, verify_export
+from charter.ledger.log import ImportResult, Ledger
+from charter.ledger.tiles import verify_tiles
+from charter.ledger.verify import VerifyReport, pinned_verifier, verify_export
 from charter.merkle import (
     consistency_proof,
     inclusion_proof,
@@ -44,17 +47,21 @@ __all__ = [
     "Checkpoint",
     "Entry",
     "EntryPolicy",
+    "ImportResult",
     "Ledger",
     "LogKey",
     "VerifyReport",
     "Wish",
+    "WitnessKey",
     "commit_author",
     "consistency_proof",
+    "detect_split_view",
     "inclusion_proof",
     "leaf_hash",
     "load_key",
     "node_hash",
     "parse_entry",
+    "pinned_verifier",
     "prove_authorship",
     "root_hash",
     "save_key",
@@ -63,7 +70,10 @@ __all__ = [
     "validate_entry",
     "verify_checkpoint",
     "verify_consistency",
+    "verify_cosignatures",
     "verify_entry_signature",
     "verify_export",
     "verify_inclusion",
+    "verify_strict",
+    "verify_tiles",
 ]

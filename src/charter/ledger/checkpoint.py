@@ -32,11 +32,12 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar, Self, TypeVar
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from charter.errors import LedgerError, ProofError, SignatureError, VerificationError
+from charter.ledger.ed25519 import verify_strict
 
 ED25519 = 0x01  # signed-note signature type byte for Ed25519
 HASH_SIZE = 32  # RFC 6962 with SHA-256
@@ -57,8 +58,10 @@ def _name_problem(name: str) -> str | None:
     return None
 
 
-def _key_id(name: str, public_key: bytes) -> bytes:
-    return hashlib.sha256(name.encode("utf-8") + b"\n" + bytes([ED25519]) + public_key).digest()[:4]
+def _key_id(name: str, public_key: bytes, sig_type: int = ED25519) -> bytes:
+    """signed-note key ID: ``SHA-256(name || 0x0A || signature type || public key)[:4]``."""
+    data = name.encode("utf-8") + b"\n" + bytes([sig_type]) + public_key
+    return hashlib.sha256(data).digest()[:4]
 
 
 def _b64decode(text: str) -> bytes:
@@ -138,21 +141,39 @@ def _checkpoint_problem(
 
 @dataclass(frozen=True)
 class NoteVerifier:
-    """A public key that checks signed-note signatures: name, 4-byte key ID, Ed25519 key."""
+    """A public key that checks signed-note signatures: name, 4-byte key ID, Ed25519 key.
+
+    ``sig_type`` is the signed-note signature type byte: 0x01 for a log's
+    Ed25519 note signature, 0x04 for a c2sp.org/tlog-cosignature cosigner.
+    """
 
     name: str
     key_id: bytes
     public_key: bytes
+    sig_type: int = ED25519
 
     def verifier_string(self) -> str:
-        """``<name>+<8 hex key ID>+<base64(0x01 || public key)>``."""
-        encoded = base64.b64encode(bytes([ED25519]) + self.public_key).decode("ascii")
+        """``<name>+<8 hex key ID>+<base64(signature type || public key)>``."""
+        encoded = base64.b64encode(bytes([self.sig_type]) + self.public_key).decode("ascii")
         return f"{self.name}+{self.key_id.hex()}+{encoded}"
 
 
 @dataclass(frozen=True)
-class LogKey:
-    """A log's Ed25519 signing key and the name its signatures carry."""
+class NoteKey:
+    """An Ed25519 signed-note signing key and the name its signatures carry (C2SP signed-note).
+
+    Subclasses set the signature type byte and how the key is named in messages:
+    :class:`LogKey` (0x01, a log's checkpoint signatures) and
+    :class:`charter.ledger.cosign.WitnessKey` (0x04, tlog-cosignature).
+    """
+
+    sig_type: ClassVar[int] = ED25519
+    what: ClassVar[str] = "log key"
+    example: ClassVar[str] = "example.org/wishes"
+    fix: ClassVar[str] = (
+        "pass the text that LogKey.private_string() (or Go's note.GenerateKey) wrote"
+    )
+    create: ClassVar[str] = "create one with `charter ledger init` (or save_key)"
 
     name: str
     private_key: Ed25519PrivateKey = field(repr=False)  # never printed
@@ -160,37 +181,37 @@ class LogKey:
     def __post_init__(self) -> None:
         problem = _name_problem(self.name)
         if problem:
-            raise LedgerError(f"log key name {self.name!r} {problem}; use e.g. example.org/wishes")
+            raise LedgerError(f"{self.what} name {self.name!r} {problem}; use e.g. {self.example}")
 
     @classmethod
-    def generate(cls, name: str) -> LogKey:
-        """A new random key named ``name`` (by convention the log's origin)."""
+    def generate(cls, name: str) -> Self:
+        """A new random key named ``name`` (a log key by convention takes the log's origin)."""
         return cls(name, Ed25519PrivateKey.generate())
 
     @classmethod
-    def from_seed(cls, name: str, seed: bytes) -> LogKey:
+    def from_seed(cls, name: str, seed: bytes) -> Self:
         """The key for a 32-byte RFC 8032 seed (deterministic; for tests and fixed vectors)."""
         if len(seed) != 32:
-            raise LedgerError(f"log key seed is {len(seed)} bytes; an Ed25519 seed is 32")
+            raise LedgerError(f"{cls.what} seed is {len(seed)} bytes; an Ed25519 seed is 32")
         return cls(name, Ed25519PrivateKey.from_private_bytes(seed))
 
     @classmethod
-    def from_private_string(cls, text: str) -> LogKey:
-        """Parse ``PRIVATE+KEY+<name>+<key ID>+<base64(0x01 || seed)>``.
+    def from_private_string(cls, text: str) -> Self:
+        """Parse ``PRIVATE+KEY+<name>+<key ID>+<base64(signature type || seed)>``.
 
         Raises:
             LedgerError: the string is malformed or its key ID does not match.
         """
-        fix = "pass the text that LogKey.private_string() (or Go's note.GenerateKey) wrote"
+        what, fix = f"private {cls.what}", cls.fix
         if not text.startswith(_PRIVATE_PREFIX):
-            raise LedgerError(f"private log key does not start with {_PRIVATE_PREFIX!r}; {fix}.")
-        name, key_id, raw = _split_key(text[len(_PRIVATE_PREFIX) :], "private log key", fix)
+            raise LedgerError(f"{what} does not start with {_PRIVATE_PREFIX!r}; {fix}.")
+        name, key_id, raw = _split_key(text[len(_PRIVATE_PREFIX) :], what, fix, cls.sig_type)
         if len(raw) != 32:
-            raise LedgerError(f"private log key holds {len(raw)} seed bytes, not 32; {fix}.")
+            raise LedgerError(f"{what} holds {len(raw)} seed bytes, not 32; {fix}.")
         key = cls.from_seed(name, raw)
         if key.key_id != key_id:
             raise LedgerError(
-                f"private log key ID {key_id.hex()} does not match its name and key "
+                f"{what} ID {key_id.hex()} does not match its name and key "
                 f"({key.key_id.hex()}); the string was altered. {fix}."
             )
         return key
@@ -201,23 +222,30 @@ class LogKey:
 
     @property
     def key_id(self) -> bytes:
-        return _key_id(self.name, self.public_key)
+        return _key_id(self.name, self.public_key, self.sig_type)
 
     def private_string(self) -> str:
-        """``PRIVATE+KEY+<name>+<8 hex key ID>+<base64(0x01 || seed)>``; keep it secret."""
+        """``PRIVATE+KEY+<name>+<8 hex key ID>+<base64(type || seed)>``; keep it secret."""
         seed = self.private_key.private_bytes_raw()
-        encoded = base64.b64encode(bytes([ED25519]) + seed).decode("ascii")
+        encoded = base64.b64encode(bytes([self.sig_type]) + seed).decode("ascii")
         return f"{_PRIVATE_PREFIX}{self.name}+{self.key_id.hex()}+{encoded}"
 
     def verifier(self) -> NoteVerifier:
-        return NoteVerifier(self.name, self.key_id, self.public_key)
+        return NoteVerifier(self.name, self.key_id, self.public_key, self.sig_type)
 
     def verifier_string(self) -> str:
-        """The public ``<name>+<8 hex key ID>+<base64(0x01 || public key)>`` to publish."""
+        """The public ``<name>+<8 hex key ID>+<base64(type || public key)>`` to publish."""
         return self.verifier().verifier_string()
 
 
-def _split_key(text: str, what: str, fix: str) -> tuple[str, bytes, bytes]:
+class LogKey(NoteKey):
+    """A log's Ed25519 signing key (signature type 0x01) and the name its signatures carry."""
+
+
+K = TypeVar("K", bound=NoteKey)
+
+
+def _split_key(text: str, what: str, fix: str, sig_type: int = ED25519) -> tuple[str, bytes, bytes]:
     """Split ``<name>+<key ID>+<base64(type || key)>`` into name, key ID and key bytes."""
     parts = text.split("+", 2)  # base64 may itself hold '+', so split only twice
     if len(parts) != 3:
@@ -232,27 +260,32 @@ def _split_key(text: str, what: str, fix: str) -> tuple[str, bytes, bytes]:
         raw = _b64decode(encoded)
     except (binascii.Error, ValueError):
         raise LedgerError(f"{what} is not canonical base64 after its ID; {fix}.") from None
-    if not raw or raw[0] != ED25519:
-        raise LedgerError(f"{what} is not an Ed25519 (type 0x01) key; {fix}.")
+    if not raw or raw[0] != sig_type:
+        raise LedgerError(f"{what} is not an Ed25519 (type 0x{sig_type:02x}) key; {fix}.")
     return name, bytes.fromhex(key_id), raw[1:]
 
 
-def parse_verifier(text: str) -> NoteVerifier:
+def parse_verifier(text: str, sig_type: int = ED25519) -> NoteVerifier:
     """Parse a verifier key string ``<name>+<8 hex key ID>+<base64(0x01 || public key)>``.
+
+    ``sig_type`` 0x04 parses a tlog-cosignature witness key instead
+    (:func:`charter.ledger.cosign.parse_witness_verifier`).
 
     Raises:
         LedgerError: the string is malformed or its key ID does not match its key.
     """
     fix = "pass the text that LogKey.verifier_string() wrote"
-    name, key_id, raw = _split_key(text.strip(), "verifier key", fix)
+    if sig_type != ED25519:
+        fix = "pass the witness vkey that `charter ledger witness-key` printed"
+    name, key_id, raw = _split_key(text.strip(), "verifier key", fix, sig_type)
     if len(raw) != 32:
         raise LedgerError(f"verifier key holds {len(raw)} key bytes, not 32; {fix}.")
-    if _key_id(name, raw) != key_id:
+    if _key_id(name, raw, sig_type) != key_id:
         raise LedgerError(
             f"verifier key ID {key_id.hex()} does not match its name and key "
-            f"({_key_id(name, raw).hex()}); the string was altered. {fix}."
+            f"({_key_id(name, raw, sig_type).hex()}); the string was altered. {fix}."
         )
-    return NoteVerifier(name, key_id, raw)
+    return NoteVerifier(name, key_id, raw, sig_type)
 
 
 def sign_checkpoint(checkpoint: Checkpoint, key: LogKey) -> str:
@@ -326,18 +359,19 @@ def verify_checkpoint(
     """
     known = parse_verifier(verifier) if isinstance(verifier, str) else verifier
     text, signatures = _split_note(note)
-    public_key = Ed25519PublicKey.from_public_bytes(known.public_key)
     verified = 0
     for name, key_id, signature in signatures:
         if name != known.name or key_id != known.key_id:
             continue  # another key's signature (a witness, a rotated key): not ours to judge
-        try:
-            public_key.verify(signature, text.encode("utf-8"))
-        except InvalidSignature:
-            raise SignatureError(
-                f"checkpoint signature by {known.name} does not verify: the note was altered",
-                expected=known.verifier_string(),
-            ) from None
+        # Strict (charter.ledger.ed25519): a small-order log key would sign every note.
+        verify_strict(
+            known.public_key,
+            signature,
+            text.encode("utf-8"),
+            what=f"checkpoint signature by {known.name}",
+            mismatch=f"checkpoint signature by {known.name} does not verify: the note was altered",
+            expected=known.verifier_string(),
+        )
         verified += 1
     if not verified:
         present = ", ".join(sorted({f"{n}+{k.hex()}" for n, k, _ in signatures}))
@@ -380,7 +414,12 @@ def save_key(path: str | Path, key: LogKey, overwrite: bool = False) -> None:
 
 
 def load_key(path: str | Path) -> LogKey:
-    """Read a private log key written by :func:`save_key`.
+    """Read a private log key written by :func:`save_key`."""
+    return read_key(path, LogKey)
+
+
+def read_key(path: str | Path, kind: type[K]) -> K:
+    """Read a private key of ``kind`` (:class:`LogKey`, a witness key) written by :func:`save_key`.
 
     Raises:
         LedgerError: the file is missing, unreadable or malformed.
@@ -389,10 +428,10 @@ def load_key(path: str | Path) -> LogKey:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise LedgerError(f"{path}: no such key file; create one with save_key.") from None
+        raise LedgerError(f"{path}: no such {kind.what} file; {kind.create}.") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise LedgerError(f"{path}: cannot read the key file ({exc}).") from None
+        raise LedgerError(f"{path}: cannot read the {kind.what} file ({exc}).") from None
     try:
-        return LogKey.from_private_string(text.strip())
+        return kind.from_private_string(text.strip())
     except LedgerError as exc:
         raise LedgerError(f"{path}: {exc}") from None

@@ -31,25 +31,33 @@ then ``validate_entry(parse_entry(data), EntryPolicy())`` at intake.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
-import json
 import re
 import secrets
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
-from typing import Any
+from typing import Annotated, Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr, ValidationError, field_validator
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from charter._util.validation import describe
-from charter.errors import EntryError, SignatureError, VerificationError
-from charter.merkle import leaf_hash
+from charter.errors import EntryError, VerificationError
+from charter.ledger.ed25519 import verify_strict
+from charter.ledger.record import RecordType, canonical_json, record_id, signing_bytes
+from charter.ledger.record import canonical_b64 as _canonical_b64
+from charter.ledger.text import clean_text, normalise_text, text_problem
 
 SIGNING_PREFIX = b"charter-wish-v1\n"
 VERSION = 1
@@ -64,34 +72,30 @@ _NONCE = re.compile(r"[A-Za-z0-9_-]+")
 _LANGUAGE = re.compile(r"[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*")
 
 
-def _text(value: str) -> str:
-    """NFC-normalise, refusing strings that cannot be UTF-8 (lone surrogates)."""
+# Validation context for entries read back from a log: the text rules are intake policy,
+# and an entry a log already holds (one appended before the rules existed) must still
+# parse, be verified and be exported, or stored wishes would be lost to a stricter reader.
+STORED = {"stored": True}
+
+
+def _text(value: str, info: ValidationInfo, multiline: bool = True) -> str:
+    """Refuse unsafe text (:mod:`charter.ledger.text`: controls, CR, bidi overrides, BOM,
+    non-characters, lone surrogates), then NFC-normalise."""
+    if not (info.context or {}).get("stored"):
+        problem = text_problem(value, multiline=multiline)
+        if problem is not None:
+            raise ValueError(problem)
     if value.isascii():
         return value  # ASCII is always NFC; skip the work on the common path
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError(
-            "is not valid Unicode (it holds a lone surrogate); send UTF-8 text"
-        ) from None
     return unicodedata.normalize("NFC", value)
 
 
-def _canonical_b64(value: str, size: int, what: str) -> str:
-    """Accept only the one RFC 4648 base64 spelling of ``size`` bytes, so bytes have one text."""
-    try:
-        raw = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        raise ValueError(f"is not standard base64; send base64 of the {size}-byte {what}") from None
-    if len(raw) != size:
-        raise ValueError(f"decodes to {len(raw)} bytes; send base64 of the {size}-byte {what}")
-    if base64.b64encode(raw).decode("ascii") != value:
-        raise ValueError(f"is not canonical base64; re-encode the {size}-byte {what}")
-    return value
+def _line(value: str, info: ValidationInfo) -> str:
+    return _text(value, info, multiline=False)
 
 
-def _canonical_json(obj: dict[str, Any]) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+# One-line text (tags): the item validator puts the tag's index in the error's field.
+_Line = Annotated[StrictStr, AfterValidator(_line)]
 
 
 class Wish(BaseModel):
@@ -102,19 +106,14 @@ class Wish(BaseModel):
     scenario: StrictStr  # the situation the wish is about
     behaviour: StrictStr  # what the AI should do in it
     rationale: StrictStr | None = None  # why (optional; omitted from the bytes when None)
-    tags: tuple[StrictStr, ...] = ()  # a tuple so a frozen wish cannot change under its hash
-    language: StrictStr = "en"  # BCP 47 tag of the text
+    tags: tuple[_Line, ...] = ()  # a tuple so a frozen wish cannot change under its hash
+    language: _Line = "en"  # BCP 47 tag of the text
     parent: StrictStr | None = None  # hex id of the entry this wish adapts
 
-    @field_validator("scenario", "behaviour", "rationale", "language")
+    @field_validator("scenario", "behaviour", "rationale")
     @classmethod
-    def _nfc(cls, value: str | None) -> str | None:
-        return None if value is None else _text(value)
-
-    @field_validator("tags")
-    @classmethod
-    def _nfc_tags(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(_text(tag) for tag in value)
+    def _nfc(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else _text(value, info)
 
     @field_validator("parent")
     @classmethod
@@ -181,16 +180,16 @@ class Entry(BaseModel):
     def signing_bytes(self) -> bytes:
         """The bytes the author signs: ``SIGNING_PREFIX`` + canonical JSON without the signature."""
         body = self.model_dump(exclude={"signature"}, exclude_none=True)
-        return SIGNING_PREFIX + _canonical_json(body)
+        return signing_bytes(SIGNING_PREFIX, body)
 
     def canonical_bytes(self) -> bytes:
         """Canonical JSON with every field: the Merkle leaf data."""
-        return _canonical_json(self.model_dump(exclude_none=True))
+        return canonical_json(self.model_dump(exclude_none=True))
 
     @property
     def id(self) -> str:
         """Hex RFC 6962 leaf hash of :meth:`canonical_bytes`."""
-        return leaf_hash(self.canonical_bytes()).hex()
+        return record_id(self.canonical_bytes())
 
 
 def format_timestamp(moment: datetime | None = None) -> str:
@@ -258,6 +257,17 @@ def _private(private_key: Ed25519PrivateKey | bytes) -> Ed25519PrivateKey:
     raise EntryError("private_key: pass an Ed25519PrivateKey or its 32-byte seed")
 
 
+def _normalised_wish(wish: dict[str, Any]) -> dict[str, Any]:
+    """The signer's side of clean text: normalise before signing, never after (see text.py)."""
+    out = dict(wish)
+    for name in ("scenario", "behaviour", "rationale", "language"):
+        if isinstance(out.get(name), str):
+            out[name] = normalise_text(out[name])
+    if isinstance(out.get("tags"), list | tuple):
+        out["tags"] = [normalise_text(t) if isinstance(t, str) else t for t in out["tags"]]
+    return out
+
+
 def sign_entry(
     wish: Wish | dict[str, Any],
     fee: int,
@@ -271,7 +281,8 @@ def sign_entry(
     """Build and sign an entry.
 
     Args:
-        wish: the wish (a dict is validated into a :class:`Wish`).
+        wish: the wish (a dict has its text normalised first, CRLF and CR to LF
+            and NFC, as the browser does, then is validated into a :class:`Wish`).
         fee, burn: credits paid and burned.
         private_key: the author's Ed25519 key or its 32-byte seed.
         identity, salt: committed to as ``commit_author(identity, salt)``; only
@@ -285,6 +296,8 @@ def sign_entry(
     key = _private(private_key)
     if not isinstance(timestamp, str):
         timestamp = format_timestamp(timestamp)
+    if isinstance(wish, dict):
+        wish = _normalised_wish(wish)
     fields = {
         "wish": wish,
         "fee": fee,
@@ -301,28 +314,24 @@ def sign_entry(
     return unsigned.model_copy(update={"signature": base64.b64encode(signature).decode("ascii")})
 
 
-@lru_cache(maxsize=4096)
-def _public_key(author_key: str) -> Ed25519PublicKey:
-    # Authors sign many entries; decoding their key once saves intake time.
-    return Ed25519PublicKey.from_public_bytes(base64.b64decode(author_key))
-
-
 def verify_entry_signature(entry: Entry) -> None:
     """Check the Ed25519 signature (RFC 8032 section 5.1.7) over ``entry.signing_bytes()``.
+
+    Strict: small-order or non-canonical keys and R, and S >= L, are refused
+    (:mod:`charter.ledger.ed25519`), so no key can sign every message.
 
     Raises:
         SignatureError: the signature does not verify under ``entry.author_key``.
     """
-    try:
-        _public_key(entry.author_key).verify(
-            base64.b64decode(entry.signature), entry.signing_bytes()
-        )
-    except (InvalidSignature, ValueError):
-        raise SignatureError(
-            "entry signature does not verify against its author_key: the entry was changed "
-            "after signing, or signed over other bytes (sign the canonical JSON of NFC text)",
-            expected=entry.author_key,
-        ) from None
+    verify_strict(
+        base64.b64decode(entry.author_key),
+        base64.b64decode(entry.signature),
+        entry.signing_bytes(),
+        what="entry signature",
+        mismatch="entry signature does not verify against its author_key: the entry was changed "
+        "after signing, or signed over other bytes (sign the canonical JSON of NFC text)",
+        expected=entry.author_key,
+    )
 
 
 def prove_authorship(entry: Entry, identity: str, salt: bytes) -> None:
@@ -344,15 +353,21 @@ def prove_authorship(entry: Entry, identity: str, salt: bytes) -> None:
         )
 
 
-def parse_entry(data: bytes | str | dict[str, Any]) -> Entry:
+def parse_entry(data: bytes | str | dict[str, Any], *, stored: bool = False) -> Entry:
     """Parse an entry from JSON (bytes or text) or a dict.
+
+    Args:
+        data: the entry.
+        stored: the entry comes from a log (a store or an export), not from an author:
+            skip the intake-only text rules so that older entries still read back.
 
     Raises:
         EntryError: one line naming the field and the fix (bad UTF-8 or JSON too).
     """
+    context = STORED if stored else None
     try:
         if isinstance(data, dict):
-            return Entry.model_validate(data)
+            return Entry.model_validate(data, context=context)
         if isinstance(data, bytes | bytearray | memoryview):
             try:
                 data = bytes(data).decode("utf-8")
@@ -362,7 +377,7 @@ def parse_entry(data: bytes | str | dict[str, Any]) -> Entry:
                 ) from None
         if not isinstance(data, str):
             raise EntryError(f"entry must be JSON text, bytes or a dict, not {type(data).__name__}")
-        return Entry.model_validate_json(data)
+        return Entry.model_validate_json(data, context=context)
     except ValidationError as exc:
         err = exc.errors()[0]
         if err["type"] == "json_invalid":
@@ -389,9 +404,10 @@ class EntryPolicy:
     max_clock_skew_s: float | None = 600  # |timestamp - now| limit; None skips it (imports)
 
 
-def _text_field(name: str, value: str, limit: int, empty_fix: str) -> None:
-    if not value.strip():
-        raise EntryError(f"field {name}: empty; {empty_fix}.")
+def _text_field(name: str, value: str, limit: int, empty_fix: str, multiline: bool = True) -> None:
+    # The model already refused unsafe characters; checking again here covers entries made
+    # without validation (model_construct, model_copy(update=...)) before they are stored.
+    clean_text(value, name, multiline=multiline, empty_fix=empty_fix)
     if len(value) > limit:
         raise EntryError(
             f"field {name}: {len(value)} characters, the limit is {limit}; shorten it."
@@ -414,7 +430,7 @@ def _check_wish(wish: Wish, policy: EntryPolicy) -> None:
         )
     seen: set[str] = set()
     for i, tag in enumerate(wish.tags):
-        _text_field(f"wish.tags[{i}]", tag, policy.max_tag, "remove it or write the tag")
+        _text_field(f"wish.tags[{i}]", tag, policy.max_tag, "remove it or write the tag", False)
         if tag in seen:
             raise EntryError(f"field wish.tags[{i}]: {tag!r} repeats an earlier tag; remove it.")
         seen.add(tag)
@@ -464,3 +480,13 @@ def validate_entry(entry: Entry, policy: EntryPolicy, now: datetime | None = Non
                 f"clock (limit {policy.max_clock_skew_s:g} s); set the clock and sign again."
             )
     verify_entry_signature(entry)
+
+
+def parse_stored_entry(data: bytes | str) -> Entry:
+    """:func:`parse_entry` for an entry read back from a log (see ``stored``)."""
+    return parse_entry(data, stored=True)
+
+
+# Wishes as a record type of the signed-log core: read back leniently (``stored``), since
+# the intake rules were applied when each entry was appended.
+WISH_RECORD = RecordType("entry", parse_stored_entry, verify_entry_signature)

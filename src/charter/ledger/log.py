@@ -1,12 +1,12 @@
 """The wish ledger: an append-only, verifiable log of signed wishes (the facade).
 
-Ties together the Merkle tree (RFC 6962 / RFC 9162, :mod:`charter.ledger.tree`),
-signed entries (:mod:`charter.ledger.entry`), C2SP signed checkpoints
-(:mod:`charter.ledger.checkpoint`), a store (SQLite or PostgreSQL) and stake
-accounting. One :meth:`Ledger.append` call is one store transaction: the
-entries, the tree nodes they complete, their nonces and the stake debits are
-written together or not at all, so an acknowledged entry is durable and a
-refused batch leaves no trace.
+The wish record layer over the generic signed log (:mod:`charter.ledger.signedlog`,
+RFC 6962 / RFC 9162 trees from stored nodes, C2SP signed checkpoints): wishes
+(:mod:`charter.ledger.entry`) are validated here, parents must exist, and each
+append debits stake (:mod:`charter.ledger.stake`). One :meth:`Ledger.append`
+call is one store transaction: the entries, the tree nodes they complete, their
+nonces and the stake debits are written together or not at all, so an
+acknowledged entry is durable and a refused batch leaves no trace.
 
 Anyone can check the log without trusting its operator: every entry's leaf is
 the SHA-256 of ``0x00 || canonical bytes``; a checkpoint signs the tree size
@@ -17,23 +17,37 @@ together (see :mod:`charter.ledger.verify` for checking an exported log).
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from charter.errors import EntryError, LedgerError
-from charter.ledger.checkpoint import Checkpoint, LogKey, sign_checkpoint, verify_checkpoint
-from charter.ledger.entry import Entry, EntryPolicy, parse_entry, validate_entry
-from charter.ledger.stake import LocalCredits, StakeAccounting
-from charter.ledger.store import AppendBatch, StoredEntry, open_store
-from charter.ledger.tree import new_nodes as completed_nodes
-from charter.ledger.tree import (
-    tree_consistency_proof,
-    tree_inclusion_proof,
-    tree_root,
+from charter.errors import CharterError, EntryError, LedgerError
+from charter.ledger.checkpoint import Checkpoint, LogKey
+from charter.ledger.entry import (
+    WISH_RECORD,
+    Entry,
+    EntryPolicy,
+    parse_entry,
+    parse_stored_entry,
+    validate_entry,
 )
-from charter.merkle import leaf_hash
+from charter.ledger.signedlog import (
+    PreparedBatch,
+    SignedLog,
+    checkpoints_path,
+    verifier_path,
+)
+from charter.ledger.stake import LocalCredits, StakeAccounting
+from charter.ledger.store import WISH_LOG, AppendBatch, StoredEntry, open_store
+
+__all__ = [
+    "WISH_RECORD",
+    "ImportResult",
+    "Ledger",
+    "checkpoints_path",
+    "entry_json",
+    "verifier_path",
+]
 
 _ORIGIN, _VERIFIER, _MIN_FEE = "origin", "verifier", "min_fee"
 
@@ -44,7 +58,6 @@ class Ledger:
     def __init__(self, store, key: LogKey | None, stake: StakeAccounting | None = None) -> None:
         self._store = store
         self._key = key
-        self._lock = threading.RLock()
         self.origin = store.get_meta(_ORIGIN) or ""
         self.verifier = store.get_meta(_VERIFIER) or ""
         if not self.origin or not self.verifier:
@@ -59,6 +72,9 @@ class Ledger:
             )
         self.policy = EntryPolicy(min_fee=int(store.get_meta(_MIN_FEE) or 1))
         self.stake = stake or LocalCredits()
+        self.log: SignedLog[Entry] = SignedLog(
+            store.log(WISH_LOG), self.origin, self.verifier, key, WISH_RECORD
+        )
 
     # -- lifecycle ---------------------------------------------------------------------
     @classmethod
@@ -105,14 +121,14 @@ class Ledger:
         """The log key, when the ledger was opened with one (needed to sign)."""
         return self._key
 
-    def entries(self, start: int = 0, stop: int | None = None) -> Iterator[Entry]:
-        """Entries ``start`` to ``stop`` (default: the end), in log order."""
+    def entries(self, start: int = 0, stop: int | None = None) -> Iterator[StoredEntry]:
+        """Stored entries ``start`` to ``stop`` (default: the end), in log order."""
         return iter(self._store.entries(start, self.size if stop is None else stop))
 
     # -- writing -----------------------------------------------------------------------
     @property
     def size(self) -> int:
-        return self._store.size()
+        return self.log.size
 
     def append(self, entries: Sequence[Entry], *, check_clock: bool = True) -> list[int]:
         """Validate and append entries atomically; return their indexes.
@@ -136,30 +152,22 @@ class Ledger:
             except EntryError as exc:
                 raise type(exc)(f"entry {i}: {exc}") from None
             ids.append(entry.id)
-        with self._lock:
+
+        def write(batch: PreparedBatch) -> list[int]:
+            stored = [
+                StoredEntry(batch.start + i, ids[i], data, leaf, e.timestamp, e.author_key)
+                for i, (e, data, leaf) in enumerate(
+                    zip(entries, batch.data, batch.leaves, strict=True)
+                )
+            ]
+            nonces = [(e.author_key, e.nonce) for e in entries]
+            self._store.append(AppendBatch(stored, batch.nodes, nonces, debits))
+            return [s.index for s in stored]
+
+        with self.log.lock:
             self._check_parents(entries, ids)
             debits = self.stake.debits(entries)
-            start = self._store.size()
-            leaves = [leaf_hash(e.canonical_bytes()) for e in entries]
-            stored = [
-                StoredEntry(
-                    index=start + i,
-                    entry_id=ids[i],
-                    data=e.canonical_bytes(),
-                    leaf_hash=leaves[i],
-                    timestamp=e.timestamp,
-                    author_key=e.author_key,
-                )
-                for i, e in enumerate(entries)
-            ]
-            batch = AppendBatch(
-                entries=stored,
-                nodes=completed_nodes(start, leaves, self._store),
-                nonces=[(e.author_key, e.nonce) for e in entries],
-                debits=debits,
-            )
-            self._store.append(batch)
-            return [s.index for s in stored]
+            return self.log.append(entries, write)
 
     def _check_parents(self, entries: Sequence[Entry], ids: list[str]) -> None:
         # Nonce replays and repeated entries are refused by the store itself, inside
@@ -183,68 +191,43 @@ class Ledger:
     def balance(self, key: str) -> int:
         return self._store.balance(key)
 
-    # -- checkpoints and proofs --------------------------------------------------------
+    # -- checkpoints and proofs (the signed-log core) ----------------------------------
     def root(self, size: int | None = None) -> bytes:
-        size = self.size if size is None else size
-        self._check_size(size)
-        return tree_root(size, self._store)
+        return self.log.root(size)
 
     def checkpoint(self) -> str:
         """Sign and store a checkpoint for the current size; return the signed note."""
         if self._key is None:
             raise LedgerError("signing a checkpoint needs the log key; pass --key KEYFILE.")
-        with self._lock:
-            size = self._store.size()
-            existing = self._store.checkpoint(size)
-            if existing is not None:
-                return existing
-            note = sign_checkpoint(Checkpoint(self.origin, size, self.root(size)), self._key)
-            self._store.save_checkpoint(size, note)
-            return note
+        return self.log.checkpoint()
 
     def latest_checkpoint(self) -> str | None:
-        return self._store.checkpoint()
+        return self.log.latest_checkpoint()
 
     def checkpoints(self) -> list[str]:
         """Every stored checkpoint note, oldest first."""
-        return self._store.checkpoints()
+        return self.log.checkpoints()
 
     def verify_checkpoint(self, note: str) -> Checkpoint:
         """Check a note's signature with this log's key and that it matches this log."""
-        cp = verify_checkpoint(note, self.verifier)
-        if cp.origin != self.origin:
-            raise LedgerError(f"checkpoint origin {cp.origin!r} is not this log's {self.origin!r}.")
-        return cp
+        return self.log.verify_checkpoint(note)
 
     def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
-        size = self.size if size is None else size
-        self._check_size(size)
-        if not 0 <= index < size:
-            raise LedgerError(f"index {index} is not in a tree of size {size}.")
-        return tree_inclusion_proof(index, size, self._store)
+        return self.log.inclusion_proof(index, size)
 
     def consistency_proof(self, old: int, new: int | None = None) -> list[bytes]:
-        new = self.size if new is None else new
-        self._check_size(new)
-        if not 0 < old <= new:
-            raise LedgerError(f"a consistency proof needs 0 < old <= new (got {old}, {new}).")
-        return tree_consistency_proof(old, new, self._store)
-
-    def _check_size(self, size: int) -> None:
-        if not 0 <= size <= self.size:
-            raise LedgerError(f"size {size} is beyond the log's size {self.size}.")
+        return self.log.consistency_proof(old, new)
 
     # -- reading -----------------------------------------------------------------------
     def get(self, index: int) -> Entry:
-        for stored in self._store.entries(index, index + 1):
-            return parse_entry(stored.data)
-        raise LedgerError(f"no entry {index}; the log has {self.size}.")
+        return self.log.get(index)
 
     def find(self, entry_id: str) -> int | None:
         return self._store.index_of(entry_id)
 
     def search(self, text: str = "", limit: int = 50, offset: int = 0) -> list[tuple[int, Entry]]:
-        return [(s.index, parse_entry(s.data)) for s in self._store.search(text, limit, offset)]
+        found = self._store.search(text, limit, offset)
+        return [(s.index, parse_stored_entry(s.data)) for s in found]
 
     # -- export / import ---------------------------------------------------------------
     def export(self, path: str | Path) -> int:
@@ -254,50 +237,65 @@ class Ledger:
         :func:`checkpoints_path` every signed checkpoint (one JSON ``{"note"}``
         per line); :func:`verifier_path` the log's public verifier key.
         """
-        path = Path(path)
-        count = 0
-        with path.open("wb") as out:
-            for stored in self._store.entries():
-                out.write(stored.data + b"\n")
-                count += 1
-        checkpoints_path(path).write_text(
-            "".join(json.dumps({"note": n}) + "\n" for n in self.checkpoints()),
-            encoding="utf-8",
-        )
-        verifier_path(path).write_text(self.verifier + "\n", encoding="utf-8")
-        return count
+        return self.log.export(path)
 
-    def import_(self, path: str | Path, batch_size: int = 1000) -> int:
-        """Append the entries of an exported (or bulk) JSONL file, in batches.
+    def import_(self, path: str | Path, batch_size: int = 1000) -> ImportResult:
+        """Append the entries of an exported (or bulk) JSONL file, in batches; resumable.
 
-        Stake is charged as for any append. Timestamps are not checked against
-        the clock (the entries were signed earlier).
+        An entry already in the ledger (same id) is skipped, so rerunning an
+        import that was killed appends only what is missing and duplicates
+        nothing. Each line is checked before its batch is written (fields,
+        sizes, fee, signature; timestamps are not held to the clock, since
+        the entries were signed earlier), and a bad line is named by number.
+        Stake is charged as for any append.
         """
-        count, batch = 0, []
-        with Path(path).open("rb") as handle:
+        path = Path(path)
+        if not path.is_file():
+            raise LedgerError(f"{path}: no such file to import; give a JSONL of signed entries")
+        policy = replace(self.policy, max_clock_skew_s=None)
+        appended = skipped = 0
+        batch: list[tuple[int, Entry]] = []
+
+        def flush() -> None:
+            nonlocal appended, skipped, batch
+            seen: set[str] = set()
+            fresh = []
+            for number, entry in batch:
+                if entry.id in seen or self.find(entry.id) is not None:
+                    skipped += 1  # written by an earlier, interrupted run (or repeated)
+                else:
+                    seen.add(entry.id)
+                    fresh.append((number, entry))
+            if fresh:
+                try:
+                    appended += len(self.append([e for _, e in fresh], check_clock=False))
+                except CharterError as exc:
+                    lines = f"{fresh[0][0]}..{fresh[-1][0]}"
+                    raise type(exc)(f"{path}: lines {lines}: {exc}") from None
+            batch = []
+
+        with path.open("rb") as handle:
             for number, line in enumerate(handle, start=1):
                 if not line.strip():
                     continue
                 try:
-                    batch.append(parse_entry(line.rstrip(b"\n")))
-                except EntryError as exc:
-                    raise EntryError(f"{path}:{number}: {exc}") from None
+                    entry = parse_entry(line.rstrip(b"\r\n"))
+                    validate_entry(entry, policy)
+                except CharterError as exc:
+                    raise type(exc)(f"{path}:{number}: {exc}") from None
+                batch.append((number, entry))
                 if len(batch) >= batch_size:
-                    count += len(self.append(batch, check_clock=False))
-                    batch = []
-        if batch:
-            count += len(self.append(batch, check_clock=False))
-        return count
+                    flush()
+        flush()
+        return ImportResult(appended, skipped)
 
 
-def checkpoints_path(export: str | Path) -> Path:
-    """Where :meth:`Ledger.export` puts the signed checkpoints beside an export."""
-    return Path(f"{export}.checkpoints.jsonl")
+@dataclass(frozen=True)
+class ImportResult:
+    """What :meth:`Ledger.import_` did: entries appended, and entries already present."""
 
-
-def verifier_path(export: str | Path) -> Path:
-    """Where :meth:`Ledger.export` puts the log's verifier key beside an export."""
-    return Path(f"{export}.verifier")
+    appended: int
+    skipped: int
 
 
 def entry_json(entry: Entry, index: int | None = None) -> dict:

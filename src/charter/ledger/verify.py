@@ -1,7 +1,11 @@
-"""Verify an exported ledger offline, trusting nothing but the log's public key.
+"""Verify an exported ledger offline, trusting nothing but a pinned log key.
 
 ``charter ledger verify`` reads an export (one canonical entry per line, in log
-order) and signed checkpoints, and checks:
+order) and signed checkpoints. Nothing in the bundle is trusted: the log's
+verifier key is *pinned* by the caller (``--verifier`` or a trusted-logs file
+mapping origins to keys, obtained out of band), never read from the bundle,
+because a bundle altered by an attacker can carry checkpoints re-signed with
+the attacker's key and that key beside them. It then checks:
 
 1. every line is a canonical entry whose author signature verifies (an altered
    entry is named exactly: its line number and id);
@@ -11,6 +15,10 @@ order) and signed checkpoints, and checks:
 4. an older checkpoint is consistent with the newer one (RFC 9162 section
    2.1.4): the export reproduces both roots, and a consistency proof computed
    from its leaves verifies between them.
+
+5. every entry is covered by a signed checkpoint: entries after the newest
+   checkpoint are *unverified* (no signature commits to them) and fail the
+   check unless the caller explicitly allows an unverified tail.
 
 Reordering, removal, insertion or truncation change some prefix root, so the
 first checkpoint whose root fails bounds the first bad entry: it lies after
@@ -25,13 +33,15 @@ consistency proof.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+import json
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from charter.errors import CharterError, EntryError, VerificationError
-from charter.ledger.checkpoint import Checkpoint, verify_checkpoint
-from charter.ledger.entry import parse_entry, verify_entry_signature
+from charter.errors import CharterError, EntryError, LedgerError, VerificationError
+from charter.ledger.checkpoint import Checkpoint, parse_verifier, verify_checkpoint
+from charter.ledger.entry import WISH_RECORD
+from charter.ledger.record import R, RecordType
 from charter.merkle import consistency_proof, leaf_hash, node_hash, verify_consistency
 
 
@@ -68,6 +78,10 @@ class VerifyReport:
     problems: list[str] = field(default_factory=list)
     first_bad_entry: int | None = None  # exact: the first altered, malformed or missing entry
     bad_range: tuple[int, int] | None = None  # bounds of a reorder/removal between checkpoints
+    covered: int = 0  # entries committed to by the newest signed checkpoint that verified
+    unverified_tail: tuple[int, int] | None = None  # entries no signed checkpoint covers
+    warnings: list[str] = field(default_factory=list)  # allowed, but printed plainly
+    witnesses: list[str] = field(default_factory=list)  # vkeys that cosigned the newest
 
     @property
     def ok(self) -> bool:
@@ -80,7 +94,11 @@ class VerifyReport:
             "checkpoints_ok": self.checkpoints_ok,
             "first_bad_entry": self.first_bad_entry,
             "bad_range": list(self.bad_range) if self.bad_range else None,
+            "covered": self.covered,
+            "unverified_tail": list(self.unverified_tail) if self.unverified_tail else None,
             "problems": self.problems,
+            "warnings": self.warnings,
+            "witnesses": self.witnesses,
         }
 
 
@@ -89,25 +107,70 @@ def verify_export(
     checkpoints: Iterable[str],
     verifier: str,
     old_checkpoint: str | None = None,
+    *,
+    allow_unverified_tail: bool = False,
+    record: RecordType[R] = WISH_RECORD,
+    origin_suffix: str = "",
+    check: Callable[[int, R], None] | None = None,
+    witnesses: Sequence[str] = (),
+    min_witnesses: int = 0,
 ) -> VerifyReport:
-    """Check an export against signed checkpoints (see the module docstring).
+    """Check an export of any signed log against signed checkpoints (see the module docstring).
 
     Args:
-        export: the JSONL file written by ``Ledger.export``.
+        export: the JSONL file a log's ``export`` wrote.
         checkpoints: signed checkpoint notes (the newest is the one to match).
-        verifier: the log's C2SP verifier key string.
+        verifier: the log's C2SP verifier key string, pinned by the caller (never the
+            one shipped in the bundle; see :func:`pinned_verifier`).
         old_checkpoint: an older note that must be consistent with the newest.
+        allow_unverified_tail: report records after the newest checkpoint as a warning
+            instead of a failure.
+        record: the record type (wishes by default; votes pass theirs).
+        origin_suffix: every checkpoint's origin must end with it (``/votes``).
+        check: the record type's own rules, called with each verified record in log
+            order; a :class:`VerificationError` it raises is reported at that record.
+        witnesses: witness vkeys (C2SP tlog-cosignature, type 0x04) pinned by the caller.
+        min_witnesses: how many of ``witnesses`` must have cosigned the newest
+            checkpoint (0: no witness policy); see
+            :func:`charter.ledger.cosign.verify_cosignatures`.
     """
+    noun = record.noun
+    require_export(export)
     report = VerifyReport()
     parsed: list[Checkpoint] = []
+    checkpoints = list(checkpoints)
+    if not checkpoints:
+        report.problems.append(
+            "no signed checkpoint: nothing commits to these entries; export with the log key "
+            "(`charter ledger export --key-file`) or fetch the log's checkpoint"
+        )
+        return report
     for note in [*checkpoints, *([old_checkpoint] if old_checkpoint else [])]:
         try:
             parsed.append(verify_checkpoint(note, verifier))
         except VerificationError as exc:
             report.problems.append(f"checkpoint signature: {exc}")
+    for cp in parsed:
+        if not cp.origin.endswith(origin_suffix):
+            report.problems.append(f"checkpoint origin {cp.origin!r} is not a {noun} log's")
     if report.problems:
         return report
-    by_size = {cp.size: cp for cp in parsed}
+    by_size: dict[int, Checkpoint] = {}
+    for cp in parsed:
+        seen = by_size.setdefault(cp.size, cp)
+        if seen.root != cp.root:
+            # Both signed by the log's key: proof that it showed two different trees.
+            report.problems.append(
+                f"split view: two signed checkpoints of size {cp.size} have different roots "
+                f"({seen.root.hex()[:16]}… and {cp.root.hex()[:16]}…); the log forked"
+            )
+    if report.problems:
+        return report
+    if min_witnesses:
+        signed = list(zip(parsed, checkpoints, strict=False))  # parsed may add the old note
+        _check_witnesses(report, signed, witnesses, min_witnesses)
+        if report.problems:
+            return report
     acc = _Accumulator()
     leaves: list[bytes] = []
     last_good = 0
@@ -122,9 +185,9 @@ def verify_export(
             last_good = cp.size
         elif report.bad_range is None and report.first_bad_entry is None:
             report.problems.append(
-                f"checkpoint at size {cp.size}: the export's first {cp.size} entries give a "
-                f"different root; the first bad entry lies in entries {last_good}..{cp.size - 1}"
-                " (removed, inserted or reordered entries)"
+                f"checkpoint at size {cp.size}: the export's first {cp.size} {noun}s give a "
+                f"different root; the first bad {noun} lies in {noun}s {last_good}..{cp.size - 1}"
+                f" (removed, inserted or reordered {noun}s)"
             )
             report.bad_range = (last_good, cp.size - 1)
 
@@ -134,12 +197,14 @@ def verify_export(
             data = line.rstrip(b"\n")
             index = number - 1
             try:
-                entry = parse_entry(data)
-                if entry.canonical_bytes() != data:
+                item = record.parse(data)
+                if item.canonical_bytes() != data:
                     raise EntryError("not in canonical form (bytes were changed)")
-                verify_entry_signature(entry)
+                record.verify_signature(item)
+                if check is not None:
+                    check(index, item)
             except CharterError as exc:
-                report.problems.append(f"entry {index} (line {number}): {exc}")
+                report.problems.append(f"{noun} {index} (line {number}): {exc}")
                 if report.first_bad_entry is None:
                     report.first_bad_entry = index
                 return _finish(report, acc.size + 1)
@@ -151,11 +216,28 @@ def verify_export(
     newest = max(parsed, key=lambda cp: cp.size)
     if acc.size < newest.size:
         report.problems.append(
-            f"the export ends after {acc.size} entries but the checkpoint covers {newest.size} "
-            f"(truncated: entries {acc.size}..{newest.size - 1} are missing)"
+            f"the export ends after {acc.size} {noun}s but the checkpoint covers {newest.size}: "
+            f"{noun}s were removed or the export was truncated (the first bad {noun} lies in "
+            f"{noun}s {last_good}..{acc.size})"
         )
         if report.first_bad_entry is None:
             report.first_bad_entry = acc.size
+    elif not report.problems:
+        report.covered = newest.size
+        if acc.size > newest.size:
+            report.unverified_tail = (newest.size, acc.size - 1)
+            message = (
+                f"{noun}s {newest.size}..{acc.size - 1} ({acc.size - newest.size}) are not "
+                f"covered by any signed checkpoint (the newest is at size {newest.size}): "
+                "nothing proves the log holds them"
+            )
+            if allow_unverified_tail:
+                report.warnings.append(f"UNVERIFIED: {message}")
+            else:
+                report.problems.append(
+                    f"{message}; get a newer checkpoint from the log, or pass "
+                    "--allow-unverified-tail to accept them unverified"
+                )
     if old_checkpoint and not report.problems:
         old = verify_checkpoint(old_checkpoint, verifier)
         if old.origin != newest.origin:
@@ -169,6 +251,194 @@ def verify_export(
     return report
 
 
+def verify_records(
+    export: str | Path,
+    checkpoints: Iterable[str],
+    verifier: str,
+    record: RecordType[R],
+    origin_suffix: str = "",
+    check: Callable[[int, R], None] | None = None,
+    *,
+    allow_unverified_tail: bool = False,
+) -> list[R]:
+    """:func:`verify_export` for a caller that wants the records, or the first problem raised.
+
+    Raises:
+        VerificationError: the first problem found, naming the record.
+    """
+    records: list[R] = []
+
+    def keep(index: int, item: R) -> None:
+        if check is not None:
+            check(index, item)
+        records.append(item)
+
+    report = verify_export(
+        export,
+        checkpoints,
+        verifier,
+        allow_unverified_tail=allow_unverified_tail,
+        record=record,
+        origin_suffix=origin_suffix,
+        check=keep,
+    )
+    if not report.ok:
+        raise VerificationError(report.problems[0], computed=report.problems)
+    return records
+
+
+def _check_witnesses(
+    report: VerifyReport,
+    notes: list[tuple[Checkpoint, str]],
+    witnesses: Sequence[str],
+    min_witnesses: int,
+) -> None:
+    """Require ``min_witnesses`` cosignatures on the newest checkpoint (k of n)."""
+    from charter.ledger.cosign import verify_cosignatures
+
+    newest = max(cp.size for cp, _ in notes)
+    failure = ""
+    for _, note in (pair for pair in notes if pair[0].size == newest):
+        try:
+            report.witnesses = verify_cosignatures(note, witnesses, min_witnesses)
+            return
+        except VerificationError as exc:
+            failure = str(exc)
+    report.problems.append(f"witnesses: the newest checkpoint (size {newest}): {failure}")
+
+
 def _finish(report: VerifyReport, entries: int) -> VerifyReport:
     report.entries = entries
     return report
+
+
+# -- reading a bundle without trusting it ------------------------------------------------
+
+_PIN_FIX = (
+    "pin the log's key: pass --verifier KEY (the verifier string the operator publishes, "
+    "obtained out of band) or --trusted-logs FILE (lines of '[ORIGIN] VERIFIER'); the "
+    "bundle's own .verifier file is never trusted"
+)
+
+
+def require_export(path: str | Path) -> None:
+    """Refuse, in one line, an export file that is not there."""
+    if not Path(path).is_file():
+        raise LedgerError(f"{path}: no such export file; write one with `charter ledger export`")
+
+
+def read_checkpoint_notes(path: str | Path) -> list[str]:
+    """The signed notes in a checkpoints file: a ``.jsonl`` of ``{"note": ...}`` or one note.
+
+    Raises:
+        LedgerError: the file is missing, empty or not checkpoints; one line naming it.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise LedgerError(
+            f"{path}: no such checkpoints file; pass --checkpoint FILE or export with "
+            "`charter ledger export`"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LedgerError(f"{path}: unreadable checkpoints file ({exc})") from None
+    if not text.strip():
+        raise LedgerError(f"{path}: empty checkpoints file; it must hold signed checkpoints")
+    if path.suffix != ".jsonl":
+        return [text]
+    notes = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            note = record["note"]
+            if not isinstance(note, str):
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
+            raise LedgerError(
+                f'{path}:{number}: not a checkpoint record; each line must be {{"note": "..."}}'
+            ) from None
+        notes.append(note)
+    return notes
+
+
+def load_trusted_logs(path: str | Path) -> dict[str, str]:
+    """Origins and their pinned verifier keys, from a trusted-logs file.
+
+    Each line is ``VERIFIER`` (the origin is the key's name, as for Charter's wish
+    logs) or ``ORIGIN VERIFIER``; blank lines and ``#`` comments are skipped.
+    """
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LedgerError(f"{path}: cannot read the trusted-logs file ({exc})") from None
+    trusted: dict[str, str] = {}
+    for number, line in enumerate(lines, start=1):
+        fields = line.split("#", 1)[0].split()
+        if not fields:
+            continue
+        if len(fields) > 2:
+            raise LedgerError(f"{path}:{number}: expected '[ORIGIN] VERIFIER', got {line!r}")
+        try:
+            name = parse_verifier(fields[-1]).name
+        except LedgerError as exc:
+            raise LedgerError(f"{path}:{number}: {exc}") from None
+        trusted[fields[0] if len(fields) == 2 else name] = fields[-1]
+    if not trusted:
+        raise LedgerError(f"{path}: no trusted log in the file; {_PIN_FIX}")
+    return trusted
+
+
+def pinned_verifier(
+    notes: Sequence[str], verifier: str | None = None, trusted_logs: str | Path | None = None
+) -> str:
+    """The verifier key to check ``notes`` with: given, or looked up by the notes' origin.
+
+    ``verifier`` may be the key string or a file holding it. With a trusted-logs
+    file the origin is read from the (not yet verified) notes only to choose the
+    key; the signature check that follows is what binds them.
+
+    Raises:
+        LedgerError: no key is pinned, or the notes' origin is not a trusted log.
+    """
+    if verifier:
+        candidate = Path(verifier)
+        if "+" not in verifier or candidate.is_file():
+            try:
+                verifier = candidate.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise LedgerError(
+                    f"--verifier {verifier}: not a key or a readable file ({exc})"
+                ) from None
+        parse_verifier(verifier)  # a malformed key fails here, in one line
+        return verifier
+    if trusted_logs is None:
+        raise LedgerError(f"no log key pinned; {_PIN_FIX}")
+    trusted = load_trusted_logs(trusted_logs)
+    origins = {note.split("\n", 1)[0] for note in notes}  # a checkpoint's first line
+    if len(origins) != 1:
+        raise LedgerError(
+            f"the bundle's checkpoints name {len(origins)} origins ({sorted(origins)}); "
+            "a log's checkpoints share one origin"
+        )
+    [origin] = origins
+    if origin in trusted:
+        return trusted[origin]
+    # A companion log (such as the vote log, origin "<log>/votes") is signed by its
+    # parent log's key: pick a trusted key by the signer names on the notes.
+    signers = {
+        line[2:].split(" ", 1)[0]
+        for note in notes
+        for line in note.splitlines()
+        if line.startswith("\u2014 ")  # a signed-note signature line: em dash, space
+    }
+    named = [v for v in trusted.values() if parse_verifier(v).name in signers]
+    if named:
+        return named[0]
+    raise LedgerError(
+        f"log {origin!r} is not in {trusted_logs}; add its verifier key, obtained out of "
+        "band, if you trust it"
+    )

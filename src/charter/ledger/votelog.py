@@ -27,17 +27,18 @@ Use::
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from charter.errors import EntryError, LedgerError, VerificationError
-from charter.ledger.checkpoint import Checkpoint, LogKey, sign_checkpoint, verify_checkpoint
-from charter.ledger.store.votes import StoredVote, VoteBatch, VoteStore
-from charter.ledger.tree import new_nodes, tree_consistency_proof, tree_inclusion_proof, tree_root
+from charter.ledger.checkpoint import LogKey
+from charter.ledger.record import RecordType
+from charter.ledger.signedlog import PreparedBatch, SignedLog
+from charter.ledger.store import VOTE_LOG
+from charter.ledger.store.votes import StoredVote, VoteBatch
+from charter.ledger.verify import verify_records
 from charter.ledger.votes import (
     VOTE_ORIGIN_SUFFIX,
     Tally,
@@ -47,10 +48,11 @@ from charter.ledger.votes import (
     parse_vote,
     verify_vote_signature,
 )
-from charter.merkle import leaf_hash, root_hash
 
 if TYPE_CHECKING:
     from charter.ledger.log import Ledger
+
+VOTE_RECORD = RecordType("vote", parse_vote, verify_vote_signature)  # votes in a signed log
 
 
 @dataclass(frozen=True)
@@ -62,21 +64,16 @@ class VoteReceipt:
     replaced: bool  # True if it superseded the voter's earlier vote on the wish
 
 
-class _Nodes:
-    """The vote log's tree nodes as a :class:`~charter.ledger.tree.NodeReader`."""
-
-    def __init__(self, store: VoteStore) -> None:
-        self._store = store
-
-    def get_nodes(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-        return self._store.get_vote_nodes(keys)
-
-
 class VoteLog:
     """Votes on the wishes of one ledger; writes are serialised by one lock.
 
+    The vote record layer over :class:`~charter.ledger.signedlog.SignedLog`:
+    checks votes (origin, clock, signature, the wish exists) and keeps the vote
+    in force per voter and wish; the core does leaves, nodes, checkpoints
+    (origin ``<origin>/votes``), proofs and export.
+
     Args:
-        store: the ledger's store (both backends implement :class:`VoteStore`).
+        store: the ledger's store (``store.log(VOTE_LOG)`` is the vote log).
         origin: the wish log's origin; votes must name it.
         verifier: the log's C2SP verifier key string.
         key: the log key, needed only to sign vote-log checkpoints.
@@ -85,20 +82,21 @@ class VoteLog:
 
     def __init__(
         self,
-        store: VoteStore,
+        store,
         origin: str,
         verifier: str,
         key: LogKey | None = None,
         max_clock_skew_s: float | None = 600,
     ) -> None:
         self._store = store
-        self._nodes = _Nodes(store)
         self._key = key
-        self._lock = threading.RLock()
         self.origin = origin
         self.log_origin = origin + VOTE_ORIGIN_SUFFIX  # the vote log's checkpoint origin
         self.verifier = verifier
         self.max_clock_skew_s = max_clock_skew_s
+        self.log: SignedLog[Vote] = SignedLog(
+            store.log(VOTE_LOG), self.log_origin, verifier, key, VOTE_RECORD, "vote log"
+        )
 
     @classmethod
     def for_ledger(cls, ledger: Ledger, max_clock_skew_s: float | None = 600) -> VoteLog:
@@ -114,7 +112,7 @@ class VoteLog:
 
     @property
     def size(self) -> int:
-        return self._store.vote_size()
+        return self.log.size
 
     # -- writing -----------------------------------------------------------------------
     def append(self, votes: Sequence[Vote], *, check_clock: bool = True) -> list[VoteReceipt]:
@@ -133,7 +131,7 @@ class VoteLog:
             try:
                 check_vote(vote, self.origin, skew)
                 if vote.entry_id not in known:
-                    if self._store.index_of(vote.entry_id) is None:  # type: ignore[attr-defined]
+                    if self._store.index_of(vote.entry_id) is None:
                         raise EntryError(
                             f"field entry_id: no wish {vote.entry_id[:16]}… is in this log; "
                             "vote on the id of an existing wish."
@@ -141,30 +139,33 @@ class VoteLog:
                     known.add(vote.entry_id)
             except EntryError as exc:
                 raise EntryError(f"vote {i}: {exc}" if len(votes) > 1 else str(exc)) from None
-        with self._lock:
-            start = self._store.vote_size()
+
+        def write(batch: PreparedBatch) -> list[VoteReceipt]:
             stored = [
                 StoredVote(
-                    start + i,
-                    leaf_hash(v.canonical_bytes()),
-                    v.canonical_bytes(),
+                    batch.start + i,
+                    leaf,
+                    data,
                     v.entry_id,
                     v.voter_key,
                     v.nonce,
                     v.value,
                     v.timestamp,
                 )
-                for i, v in enumerate(votes)
+                for i, (v, data, leaf) in enumerate(
+                    zip(votes, batch.data, batch.leaves, strict=True)
+                )
             ]
-            nodes = new_nodes(start, [s.leaf_hash for s in stored], self._nodes)
-            replaced = self._store.append_votes(VoteBatch(stored, nodes))
-        return [VoteReceipt(s.index, s.vote_id, r) for s, r in zip(stored, replaced, strict=True)]
+            replaced = self._store.append_votes(VoteBatch(stored, batch.nodes))
+            return [
+                VoteReceipt(s.index, s.vote_id, r) for s, r in zip(stored, replaced, strict=True)
+            ]
+
+        return self.log.append(votes, write)
 
     # -- reading -----------------------------------------------------------------------
     def get(self, index: int) -> Vote:
-        for stored in self._store.votes(index, index + 1):
-            return parse_vote(stored.data)
-        raise LedgerError(f"no vote {index}; the vote log has {self.size}.")
+        return self.log.get(index)
 
     def page(self, since: int = 0, limit: int = 100) -> list[tuple[int, Vote]]:
         """Votes ``since <= index < since + limit`` in vote-log order (superseded ones too)."""
@@ -188,51 +189,31 @@ class VoteLog:
         counts = self._store.vote_tallies(entry_ids) if entry_ids else {}
         return {e: Tally(up, down) for e, (up, down) in counts.items()}
 
-    # -- checkpoints and proofs --------------------------------------------------------
+    # -- checkpoints and proofs (the signed-log core) ----------------------------------
     def root(self, size: int | None = None) -> bytes:
-        size = self.size if size is None else size
-        self._check_size(size)
-        return tree_root(size, self._nodes)
+        return self.log.root(size)
 
     def checkpoint(self) -> str:
         """A signed checkpoint of the vote log at its current size (signed now if new).
 
         Without the log key, the newest stored checkpoint is returned instead.
         """
-        with self._lock:
-            size = self.size
-            existing = self._store.vote_checkpoint(size)
-            if existing is not None:
-                return existing
-            if self._key is None:
-                latest = self._store.vote_checkpoint()
-                if latest is None:
-                    raise LedgerError("signing a vote checkpoint needs the log key; pass --key.")
-                return latest
-            note = sign_checkpoint(Checkpoint(self.log_origin, size, self.root(size)), self._key)
-            self._store.save_vote_checkpoint(size, note)
+        if self._key is None:
+            with self.log.lock:
+                note = self.log.storage.checkpoint(self.size) or self.log.latest_checkpoint()
+            if note is None:
+                raise LedgerError("signing a vote checkpoint needs the log key; pass --key.")
             return note
+        return self.log.checkpoint()
 
     def checkpoints(self) -> list[str]:
-        return self._store.vote_checkpoints()
+        return self.log.checkpoints()
 
     def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
-        size = self.size if size is None else size
-        self._check_size(size)
-        if not 0 <= index < size:
-            raise LedgerError(f"vote {index} is not in a vote log of size {size}.")
-        return tree_inclusion_proof(index, size, self._nodes)
+        return self.log.inclusion_proof(index, size)
 
     def consistency_proof(self, old: int, new: int | None = None) -> list[bytes]:
-        new = self.size if new is None else new
-        self._check_size(new)
-        if not 0 < old <= new:
-            raise LedgerError(f"a consistency proof needs 0 < old <= new (got {old}, {new}).")
-        return tree_consistency_proof(old, new, self._nodes)
-
-    def _check_size(self, size: int) -> None:
-        if not 0 <= size <= self.size:
-            raise LedgerError(f"size {size} is beyond the vote log's size {self.size}.")
+        return self.log.consistency_proof(old, new)
 
     # -- export ------------------------------------------------------------------------
     def export(self, path: str | Path) -> int:
@@ -242,19 +223,9 @@ class VoteLog:
         Checkpoints go to ``<path>.checkpoints.jsonl`` and the verifier key to
         ``<path>.verifier``, as :meth:`Ledger.export` does for wishes.
         """
-        path = Path(path)
         if self._key is not None:
             self.checkpoint()
-        count = 0
-        with path.open("wb") as out:
-            for stored in self._store.votes():
-                out.write(stored.data + b"\n")
-                count += 1
-        Path(f"{path}.checkpoints.jsonl").write_text(
-            "".join(json.dumps({"note": n}) + "\n" for n in self.checkpoints()), encoding="utf-8"
-        )
-        Path(f"{path}.verifier").write_text(self.verifier + "\n", encoding="utf-8")
-        return count
+        return self.log.export(path)
 
 
 def verify_vote_export(
@@ -262,59 +233,42 @@ def verify_vote_export(
     checkpoints: Iterable[str],
     verifier: str,
     entry_ids: Iterable[str] | None = None,
+    *,
+    allow_unverified_tail: bool = False,
 ) -> list[Vote]:
     """Check an exported vote log against its signed checkpoints; return the votes in force.
 
-    Checks each vote's canonical form and signature, that every checkpoint
-    (signed by ``verifier``, origin ``.../votes``) matches the RFC 6962 root of
-    the export's prefix of its size, that the export is not shorter than the
-    newest checkpoint, that each voter's votes on a wish have increasing
-    timestamps and unique nonces (the rules the server enforces), and, given
-    ``entry_ids`` (e.g. from a verified wish export), that every vote names one.
+    The signed-log checks (:func:`~charter.ledger.verify.verify_export`: each
+    vote's canonical form and signature, every checkpoint signed by ``verifier``
+    with origin ``.../votes`` matching the RFC 6962 root of the export's prefix of
+    its size, the export not shorter than the newest checkpoint), then the vote
+    rules the server enforces: each voter's nonces are unique, each voter's votes
+    on a wish have increasing timestamps, and, given ``entry_ids`` (e.g. from a
+    verified wish export), every vote names one.
 
     Raises:
         VerificationError: the first problem found, naming the vote.
     """
-    notes = [verify_checkpoint(note, verifier) for note in checkpoints]
-    for cp in notes:
-        if not cp.origin.endswith(VOTE_ORIGIN_SUFFIX):
-            raise VerificationError(f"checkpoint origin {cp.origin!r} is not a vote log's")
     wishes = None if entry_ids is None else set(entry_ids)
-    votes: list[Vote] = []
-    leaves: list[bytes] = []
     nonces: set[tuple[str, str]] = set()
-    with Path(path).open("rb") as handle:
-        for index, line in enumerate(handle):
-            data = line.rstrip(b"\n")
-            try:
-                vote = parse_vote(data)
-            except EntryError as exc:
-                raise VerificationError(f"vote {index}: {exc}") from None
-            if vote.canonical_bytes() != data:
-                raise VerificationError(f"vote {index}: not in canonical form (bytes changed)")
-            verify_vote_signature(vote)
-            if (vote.voter_key, vote.nonce) in nonces:
-                raise VerificationError(f"vote {index}: repeats a nonce of its voter (a replay)")
-            if wishes is not None and vote.entry_id not in wishes:
-                raise VerificationError(f"vote {index}: names wish {vote.entry_id}, not in the log")
-            nonces.add((vote.voter_key, vote.nonce))
-            votes.append(vote)
-            leaves.append(leaf_hash(data))
+
+    def check(index: int, vote: Vote) -> None:
+        if (vote.voter_key, vote.nonce) in nonces:
+            raise VerificationError(f"vote {index}: repeats a nonce of its voter (a replay)")
+        if wishes is not None and vote.entry_id not in wishes:
+            raise VerificationError(f"vote {index}: names wish {vote.entry_id}, not in the log")
+        nonces.add((vote.voter_key, vote.nonce))
+
+    votes = verify_records(
+        path,
+        checkpoints,
+        verifier,
+        VOTE_RECORD,
+        VOTE_ORIGIN_SUFFIX,
+        check,
+        allow_unverified_tail=allow_unverified_tail,
+    )
     _check_order(votes)
-    for cp in notes:
-        if cp.size > len(leaves):
-            raise VerificationError(
-                f"the export has {len(leaves)} votes but a checkpoint covers {cp.size} "
-                "(votes were removed)"
-            )
-        computed = root_hash(leaves[: cp.size])
-        if computed != cp.root:
-            raise VerificationError(
-                f"the first {cp.size} votes do not give the checkpoint's root (votes altered, "
-                "removed or reordered)",
-                expected=cp.root.hex(),
-                computed=computed.hex(),
-            )
     return current_votes(votes)
 
 

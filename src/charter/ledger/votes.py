@@ -38,22 +38,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr, ValidationError, field_validator
 
 from charter._util.validation import describe
-from charter.errors import DatasetError, EntryError, SignatureError
+from charter.errors import DatasetError, EntryError
+from charter.ledger.ed25519 import verify_strict
 from charter.ledger.entry import (
-    _canonical_b64,
-    _canonical_json,
     _private,
-    _public_key,
     format_timestamp,
     parse_timestamp,
     public_key_b64,
 )
-from charter.merkle import leaf_hash
+from charter.ledger.record import canonical_b64 as _canonical_b64
+from charter.ledger.record import canonical_json, record_id, signing_bytes
+from charter.ledger.text import is_blank, normalise_text, text_problem
 
 VOTE_SIGNING_PREFIX = b"charter-vote-v1\n"
 VOTE_VERSION = 1
@@ -91,7 +90,11 @@ class Vote(BaseModel):
     @field_validator("origin")
     @classmethod
     def _origin(cls, value: str) -> str:
-        if not value or "\n" in value:
+        # The one free-text field of a vote: the same clean-text rules as a wish's one-line text.
+        problem = text_problem(value, multiline=False)
+        if problem is not None:
+            raise ValueError(problem)
+        if is_blank(value):
             raise ValueError("must be the log's origin line, e.g. 'example.org/wishes'")
         return value
 
@@ -138,16 +141,16 @@ class Vote(BaseModel):
 
     def signing_bytes(self) -> bytes:
         """``VOTE_SIGNING_PREFIX`` + canonical JSON without the signature: what the voter signs."""
-        return VOTE_SIGNING_PREFIX + _canonical_json(self.model_dump(exclude={"signature"}))
+        return signing_bytes(VOTE_SIGNING_PREFIX, self.model_dump(exclude={"signature"}))
 
     def canonical_bytes(self) -> bytes:
         """Canonical JSON with every field: the vote log's leaf data."""
-        return _canonical_json(self.model_dump())
+        return canonical_json(self.model_dump())
 
     @property
     def id(self) -> str:
         """Hex RFC 6962 leaf hash of :meth:`canonical_bytes` (the vote's id in the vote log)."""
-        return leaf_hash(self.canonical_bytes()).hex()
+        return record_id(self.canonical_bytes())
 
 
 def parse_vote(data: bytes | str | dict[str, Any]) -> Vote:
@@ -189,7 +192,7 @@ def sign_vote(
         entry_id: hex id of the wish.
         value: 1 endorse, -1 oppose, 0 withdraw.
         private_key: the voter's Ed25519 key or its 32-byte seed.
-        origin: the ledger's origin (``Ledger.origin``).
+        origin: the ledger's origin (``Ledger.origin``); NFC-normalised before signing.
         nonce: unique per voter key; random by default.
         timestamp: RFC 3339 text with milliseconds or an aware datetime; now by default.
     """
@@ -198,7 +201,7 @@ def sign_vote(
         timestamp = format_timestamp(timestamp)
     unsigned = parse_vote(
         {
-            "origin": origin,
+            "origin": normalise_text(origin) if isinstance(origin, str) else origin,
             "entry_id": entry_id,
             "value": value,
             "timestamp": timestamp,
@@ -214,17 +217,21 @@ def sign_vote(
 def verify_vote_signature(vote: Vote) -> None:
     """Check the voter's Ed25519 signature (RFC 8032 section 5.1.7) over ``signing_bytes()``.
 
+    Strict (:mod:`charter.ledger.ed25519`): a small-order key, which could sign
+    every vote, is refused, as are non-canonical keys, R and S.
+
     Raises:
         SignatureError: the signature does not verify under ``vote.voter_key``.
     """
-    try:
-        _public_key(vote.voter_key).verify(base64.b64decode(vote.signature), vote.signing_bytes())
-    except (InvalidSignature, ValueError):
-        raise SignatureError(
-            "vote signature does not verify against its voter_key: the vote was changed after "
-            "signing, or signed over other bytes (sign 'charter-vote-v1\\n' + canonical JSON)",
-            expected=vote.voter_key,
-        ) from None
+    verify_strict(
+        base64.b64decode(vote.voter_key),
+        base64.b64decode(vote.signature),
+        vote.signing_bytes(),
+        what="vote signature",
+        mismatch="vote signature does not verify against its voter_key: the vote was changed "
+        "after signing, or signed over other bytes (sign 'charter-vote-v1\\n' + canonical JSON)",
+        expected=vote.voter_key,
+    )
 
 
 def check_vote(vote: Vote, origin: str, max_clock_skew_s: float | None = 600) -> None:

@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from charter.ledger.checkpoint import verify_checkpoint
 from charter.ledger.entry import Entry, parse_entry
-from charter.server.service import WishService
+from charter.server.service import MAX_INDEX, WishService
 
 router = APIRouter(tags=["wishes"])
 
@@ -135,7 +135,7 @@ def list_wishes(
     request: Request,
     q: str = Query("", max_length=200, description="Text to search for; empty lists all."),
     limit: int = Query(50, ge=1, le=200),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_INDEX),
 ) -> JSONResponse:
     """List or search wishes, a page at a time."""
     rows = _service(request).ledger.search(q, limit=limit + 1, offset=offset)
@@ -176,8 +176,10 @@ def get_checkpoint(request: Request) -> JSONResponse:
 @router.get("/proof/inclusion", response_model=InclusionProof, responses=_ERRORS)
 def inclusion(
     request: Request,
-    index: int = Query(ge=0, description="The entry's index."),
-    size: int | None = Query(None, ge=1, description="Tree size; default: the current size."),
+    index: int = Query(ge=0, le=MAX_INDEX, description="The entry's index."),
+    size: int | None = Query(
+        None, ge=1, le=MAX_INDEX, description="Tree size; default: the current size."
+    ),
 ) -> JSONResponse:
     """Inclusion proof of entry ``index`` in the tree of ``size`` entries."""
     ledger = _service(request).ledger
@@ -189,8 +191,10 @@ def inclusion(
 @router.get("/proof/consistency", response_model=ConsistencyProof, responses=_ERRORS)
 def consistency(
     request: Request,
-    old: int = Query(ge=1, description="The older tree size."),
-    new: int | None = Query(None, ge=1, description="The newer size; default: current."),
+    old: int = Query(ge=1, le=MAX_INDEX, description="The older tree size."),
+    new: int | None = Query(
+        None, ge=1, le=MAX_INDEX, description="The newer size; default: current."
+    ),
 ) -> JSONResponse:
     """Consistency proof that the tree of ``old`` entries is a prefix of the one of ``new``."""
     ledger = _service(request).ledger

@@ -20,6 +20,8 @@ rate limits 429 with ``Retry-After`` (RFC 9110 section 10.2.3).
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -32,10 +34,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import charter
 from charter.errors import CharterError, EntryError, LedgerError, StakeError, VerificationError
 from charter.ledger.log import Ledger
-from charter.server import api, pages
+from charter.server import api, pages, tiles_api
 from charter.server.ratelimit import RateLimited, check, retry_after
 from charter.server.service import ServerConfig, WishService
+from charter.server.witnesses import WitnessEndpoint
 
+_log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
 API_PREFIX = "/api/v1"
 DOCS_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc")
@@ -60,6 +64,7 @@ def create_app(
     read_rate_per_minute: float | None = 1200,
     grant_new_keys: int = 0,
     max_body_bytes: int = 64 * 1024,
+    witnesses: Sequence[WitnessEndpoint] = (),
 ) -> FastAPI:
     """Build the wish service for an open ledger.
 
@@ -73,6 +78,8 @@ def create_app(
             server process (for demos; 0, the default, leaves stake to the operator's
             ``charter ledger grant``).
         max_body_bytes: largest request body accepted (413 beyond it).
+        witnesses: witnesses asked to cosign each new checkpoint (C2SP
+            tlog-witness); the served checkpoints carry their cosignatures.
 
     Returns:
         A FastAPI app; the :class:`WishService` is at ``app.state.service``.
@@ -83,6 +90,7 @@ def create_app(
         read_rate_per_minute=read_rate_per_minute,
         grant_new_keys=grant_new_keys,
         max_body_bytes=max_body_bytes,
+        witnesses=tuple(witnesses),
     )
     app = FastAPI(
         title="Charter wish ledger",
@@ -94,6 +102,7 @@ def create_app(
     )
     app.state.service = WishService(ledger, config)
     app.include_router(api.router, prefix=API_PREFIX)
+    app.include_router(tiles_api.router)  # C2SP tlog-tiles: /checkpoint, /tile/...
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(_Guard, service=app.state.service)
@@ -129,7 +138,25 @@ class _Guard:
             response = _error_response(self.service, scope, 429, str(exc), headers)
             await response(scope, receive, _with_headers(send, policy))
             return
-        await self.app(scope, receive, _with_headers(send, policy))
+        started = False
+        guarded = _with_headers(send, policy)
+
+        async def tracking(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await guarded(message)
+
+        try:
+            await self.app(scope, receive, tracking)
+        except Exception:
+            # A bug must still answer inside the guard: one sentence, the security
+            # headers, no traceback to the client (it is logged for the operator).
+            _log.exception("unhandled error on %s %s", scope["method"], path)
+            if started:
+                raise
+            message = "internal error; it was logged. Try again, or report it to the operator."
+            response = _error_response(self.service, scope, 500, message)
+            await response(scope, receive, guarded)
 
 
 def _with_headers(send: Send, policy: str) -> Send:

@@ -11,7 +11,10 @@ a server:
 - a checkpoint that is never behind: :meth:`WishService.checkpoint` signs a new
   one when the log grew since the last (C2SP tlog-checkpoint);
 - votes on wishes (:mod:`charter.ledger.votelog`): free of stake, verified
-  before the voter key's own rate limit is charged, then appended to the vote log.
+  before the voter key's own rate limit is charged, then appended to the vote log;
+- witnessed checkpoints: with ``witnesses`` configured, each new checkpoint is
+  sent to them (C2SP tlog-witness, :mod:`charter.server.witnesses`) and stored
+  with their cosignature lines; a witness that is down is skipped, never waited on twice.
 
 A wish is acknowledged only after :meth:`Ledger.append` returned, i.e. after
 its store transaction committed, so an acknowledged wish survives a crash.
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from charter.errors import ConfigError, LedgerError
 from charter.ledger.entry import Entry, validate_entry
@@ -30,6 +34,14 @@ from charter.ledger.votelog import VoteLog, VoteReceipt
 from charter.ledger.votes import Vote, check_vote
 from charter.server.commit import GroupCommit
 from charter.server.ratelimit import RateLimit, RateLimiter, check
+
+if TYPE_CHECKING:
+    from charter.server.witnesses import WitnessEndpoint
+
+
+# The largest index or size a request may name: far beyond any log, and inside the
+# signed 64-bit integers SQL stores hold, so a huge number is a 422, never an overflow.
+MAX_INDEX = 2**62
 
 
 @dataclass(frozen=True)
@@ -43,6 +55,8 @@ class ServerConfig:
     grant_new_keys: int = 0  # credits a key gets with its first wish here (demos; 0: off)
     max_body_bytes: int = 64 * 1024  # largest accepted request body; entries are far smaller
     page_size: int = 20  # wishes per page on /wishes
+    witnesses: tuple[WitnessEndpoint, ...] = ()  # witnesses asked to cosign checkpoints
+    witness_timeout_s: float = 5.0  # seconds to wait for each witness's answer
 
     def __post_init__(self) -> None:
         if self.grant_new_keys < 0:
@@ -74,6 +88,15 @@ class WishService:
         self._commits = GroupCommit(ledger.append)
         self.vote_limiter = _limiter(self.config.vote_rate_per_minute)
         self.votes = VoteLog.for_ledger(ledger)
+        self.cosigner = None
+        if self.config.witnesses:
+            from charter.server.witnesses import CosignatureCollector
+
+            self.cosigner = CosignatureCollector(
+                self.config.witnesses, self.config.witness_timeout_s
+            )
+        self._cosign_lock = threading.Lock()
+        self._cosigned_size: int | None = None  # newest size whose witnesses were asked
 
     def submit(self, entry: Entry) -> int:
         """Append one signed wish; return its index once it is durable.
@@ -123,10 +146,33 @@ class WishService:
     def checkpoint(self) -> str:
         """The latest signed checkpoint note, signing a new one if the log grew since."""
         try:
-            return self.ledger.checkpoint()
+            note = self.ledger.checkpoint()
         except LedgerError:
             # Opened without the log key: serve the newest stored checkpoint instead.
             note = self.ledger.latest_checkpoint()
             if note is None:
                 raise
             return note
+        return self._witnessed(note)
+
+    def _witnessed(self, note: str) -> str:
+        """``note`` with the witnesses' cosignatures, asking them once per new size.
+
+        The cosigned note replaces the stored one of the same size, so every later
+        request serves it. While one request is asking the witnesses, others get
+        the note as it stands rather than wait.
+        """
+        if self.cosigner is None:
+            return note
+        size = int(note.split("\n", 2)[1])
+        if size == self._cosigned_size or not self._cosign_lock.acquire(blocking=False):
+            return note
+        try:
+            stored = self.ledger.store.checkpoint(size) or note
+            cosigned = self.cosigner.collect(stored, self.ledger.consistency_proof)
+            if cosigned != stored:
+                self.ledger.store.save_checkpoint(size, cosigned)
+            self._cosigned_size = size
+            return cosigned
+        finally:
+            self._cosign_lock.release()

@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from charter.ledger.checkpoint import verify_checkpoint
 from charter.ledger.votes import Vote, parse_vote
-from charter.server.service import WishService
+from charter.server.service import MAX_INDEX, WishService
 
 router = APIRouter(tags=["votes"])
 _MAX_VOTE_BYTES = 4096  # a vote is about 400 bytes
@@ -132,7 +132,7 @@ def wish_votes(
     request: Request,
     entry_id: str,
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_INDEX),
 ) -> JSONResponse:
     """The tally of one wish and the votes in force on it (withdrawals included)."""
     service = _service(request)
@@ -156,7 +156,7 @@ def wish_votes(
 @router.get("/votes", response_model=VotePage)
 def export_votes(
     request: Request,
-    since: int = Query(0, ge=0, description="First vote-log index to return."),
+    since: int = Query(0, ge=0, le=MAX_INDEX, description="First vote-log index to return."),
     limit: int = Query(500, ge=1, le=5000),
 ) -> JSONResponse:
     """The vote log a page at a time, superseded votes included (to recompute tallies)."""
@@ -187,8 +187,10 @@ def vote_checkpoint(request: Request) -> JSONResponse:
 @router.get("/votes/proof/inclusion")
 def vote_inclusion(
     request: Request,
-    index: int = Query(ge=0),
-    size: int | None = Query(None, ge=1, description="Vote-log size; default: current."),
+    index: int = Query(ge=0, le=MAX_INDEX),
+    size: int | None = Query(
+        None, ge=1, le=MAX_INDEX, description="Vote-log size; default: current."
+    ),
 ) -> JSONResponse:
     """Inclusion proof of vote ``index`` in the vote log of ``size`` votes."""
     votes = _service(request).votes
@@ -200,8 +202,8 @@ def vote_inclusion(
 @router.get("/votes/proof/consistency")
 def vote_consistency(
     request: Request,
-    old: int = Query(ge=1),
-    new: int | None = Query(None, ge=1),
+    old: int = Query(ge=1, le=MAX_INDEX),
+    new: int | None = Query(None, ge=1, le=MAX_INDEX),
 ) -> JSONResponse:
     """Consistency proof between two sizes of the vote log (RFC 9162 section 2.1.4)."""
     votes = _service(request).votes

@@ -3,7 +3,7 @@
  *
  * - The submit page (#wish-form) keeps an Ed25519 key, a salt and a private
  *   identity in localStorage, builds the entry exactly as the server's
- *   charter.ledger.entry.Entry (NFC text; canonical JSON), signs it with
+ *   charter.ledger.entry.Entry (LF line ends, NFC text; canonical JSON), signs it with
  *   WebCrypto and POSTs the signed entry.
  * - The entry page (#proof-status) checks, trusting only the log's verifier key:
  *   the entry's leaf hash equals its id, the author's signature, that the page
@@ -118,8 +118,15 @@ const Charter = (() => {
     return toHex(await sha256(concat(saltBytes, utf8.encode(who.normalize("NFC")))));
   }
 
+  // As charter.ledger.text.normalise_text does before the CLI signs: CRLF and lone CR to
+  // LF, then NFC (Unicode UAX #15). Signatures cover the bytes, so the ledger refuses text
+  // that is not normalised instead of changing it; normalising here keeps both sides equal.
+  function normaliseText(value) {
+    return value.replace(/\r\n?/g, "\n").normalize("NFC");
+  }
+
   function text(form, name) {
-    return form.elements[name].value.trim().normalize("NFC");
+    return normaliseText(form.elements[name].value.trim());
   }
 
   function amount(form, name) {
@@ -218,7 +225,13 @@ const Charter = (() => {
     });
     document.getElementById("save-key").addEventListener("click", () => saveBackup());
     document.getElementById("new-key").addEventListener("click", async () => {
+      // A new pseudonym gets a new salt, and a new random identity unless the person
+      // typed one: with the old salt, the same identity would publish the same
+      // author_commitment under both keys and link them (save a backup first).
       localStorage.removeItem(STORE.key);
+      localStorage.removeItem(STORE.salt);
+      const typed = localStorage.getItem(STORE.identity);
+      if (!typed || /^[0-9a-f]{64}$/.test(typed)) localStorage.removeItem(STORE.identity);
       key = await loadOrCreateKey();
       keyText.textContent = toBase64(key.publicRaw);
     });
@@ -249,7 +262,7 @@ const Charter = (() => {
   }
 
   // The ledger functions too, so one name reaches everything (handy in the console).
-  return { ...CharterLedger, start, commitAuthor, backup, loadOrCreateKey };
+  return { ...CharterLedger, start, commitAuthor, backup, loadOrCreateKey, normaliseText };
 })();
 
 document.addEventListener("DOMContentLoaded", Charter.start);
