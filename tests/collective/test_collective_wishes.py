@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +13,8 @@ from charter.collective import wishes as wishes_module
 from charter.collective.wishes import SAMPLE, load_wishes
 from charter.errors import DatasetError, VerificationError
 from charter.ledger import Ledger, LogKey, sign_entry, verify_inclusion
+from charter.ledger.checkpoint import Checkpoint, sign_checkpoint
+from charter.ledger.verify import read_checkpoint_notes
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -109,9 +113,12 @@ def test_export_round_trip_and_tampering(tmp_path):
     export = tmp_path / "export.jsonl"
     ledger.export(export)
     store_set = load_wishes(str(tmp_path / "l.sqlite"))
+    verifier = ledger.verifier
     ledger.close()
-    exported = load_wishes(str(export))
+    exported = load_wishes(str(export), verifier=verifier)
     assert exported.verified and exported.root == store_set.root
+    # Against only the key the bundle ships with, the files agree but nothing is proven.
+    assert not load_wishes(str(export)).verified
     assert [r.entry_id for r in exported.records] == [r.entry_id for r in store_set.records]
     assert exported.checkpoint == store_set.checkpoint
 
@@ -121,6 +128,28 @@ def test_export_round_trip_and_tampering(tmp_path):
     with pytest.raises(VerificationError, match="does not verify"):
         load_wishes(str(export))
     assert load_wishes(str(export), verify=False).records[1].behaviour == "Recommend GlowCola"
+
+
+def test_an_export_resigned_by_another_key_fails_against_the_pinned_key(tmp_path):
+    ledger, _ = build_ledger(tmp_path / "l.sqlite", ROWS)
+    export = tmp_path / "export.jsonl"
+    ledger.export(export)
+    verifier, origin = ledger.verifier, ledger.origin
+    ledger.close()
+    # The attacker re-signs the checkpoints with their own key and ships that key.
+    forger = LogKey.generate(origin)
+    notes = read_checkpoint_notes(f"{export}.checkpoints.jsonl")
+    resigned = [
+        sign_checkpoint(Checkpoint.from_text(note.split("\n\n")[0] + "\n"), forger)
+        for note in notes
+    ]
+    Path(f"{export}.checkpoints.jsonl").write_text(
+        "".join(json.dumps({"note": n}) + "\n" for n in resigned)
+    )
+    Path(f"{export}.verifier").write_text(forger.verifier_string() + "\n")
+    assert not load_wishes(str(export)).verified
+    with pytest.raises(VerificationError, match="does not verify"):
+        load_wishes(str(export), verifier=verifier)
 
 
 def test_export_without_its_checkpoint_files_loads_unverified(tmp_path):

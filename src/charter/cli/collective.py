@@ -6,13 +6,20 @@ from pathlib import Path
 
 import typer
 
-from charter.cli._common import console, emit_json
+from charter.cli._common import VERIFIER, console, emit_json
 
 app = typer.Typer(
     help="Collective analysis of a wish ledger: influence, humanity vs self, groups, "
     "fidelity, a drafted constitution.",
     no_args_is_help=True,
 )
+
+
+def _pinned(verifier: str | None) -> str | None:
+    """The --verifier key string, read from a file when it names one."""
+    from charter.ledger.verify import pinned_verifier
+
+    return pinned_verifier([], verifier) if verifier else None
 
 
 @app.command()
@@ -40,9 +47,13 @@ def report(
         None, help="Folder for rows, caches and results.json (default: beside --out)."
     ),
     seed: int = typer.Option(0, help="Seeds the samples, clustering and model calls."),
+    verifier: str | None = VERIFIER,
     as_json: bool = typer.Option(False, "--json", help="Print the headline figures as JSON."),
 ) -> None:
-    """Write one self-contained HTML page about the collective's wishes (resumable)."""
+    """Write one self-contained HTML page about the collective's wishes (resumable).
+
+    An export counts as verified only against a pinned log key (--verifier).
+    """
     from charter.backends.registry import ModelSpec, load_chat_model, load_embedder
     from charter.collective.analysis import AnalysisOptions, analyze
     from charter.collective.report import write_report
@@ -57,7 +68,7 @@ def report(
         raise ConfigError(
             f"--transform {transform!r} is unknown; choose one of {', '.join(TRANSFORMS)}."
         )
-    wishes = load_wishes(ledger)
+    wishes = load_wishes(ledger, verifier=_pinned(verifier))
     charter_constitution = load_constitution(constitution)
     options = AnalysisOptions(
         transform=transform,

@@ -30,7 +30,6 @@ Example::
 from __future__ import annotations
 
 import hashlib
-import json
 import tempfile
 import threading
 from dataclasses import dataclass, field
@@ -111,7 +110,8 @@ class WishSet:
         checkpoint: the signed checkpoint note the set was read at (None for an
             unverified export without checkpoints).
         origin: the log's origin line (its name).
-        verified: True when the checkpoint's signature and root were checked.
+        verified: True when the checkpoint's signature (by a key the reader trusts:
+            the store's own, or a pinned key for an export) and root were checked.
         annotations: per entry id, metadata that is not in the ledger (for
             ``builtin:sample``: the author pseudonym and the intended
             orientation, ``humanity``/``self``/``mixed``; ground truth for tests).
@@ -167,7 +167,7 @@ class WishSet:
         verify_inclusion(self._leaves[index], index, self.size, proof, self.root)
 
 
-def load_wishes(source: str, *, verify: bool = True) -> WishSet:
+def load_wishes(source: str, *, verify: bool = True, verifier: str | None = None) -> WishSet:
     """Read a wish set from a ledger store, an export, or ``builtin:sample``.
 
     Args:
@@ -175,7 +175,10 @@ def load_wishes(source: str, *, verify: bool = True) -> WishSet:
             export from ``Ledger.export``; or ``builtin:sample``.
         verify: check the checkpoint signature and the root of the entries read
             (for an export: :func:`charter.ledger.verify.verify_export`, when
-            its ``.checkpoints.jsonl`` and ``.verifier`` files are present).
+            its ``.checkpoints.jsonl`` file is present).
+        verifier: for an export, the log's pinned verifier key. Without it the
+            export is checked against the key it ships with, which shows only that
+            its files agree, and the set is not marked ``verified``.
 
     Raises:
         DatasetError: the source does not exist or is not a ledger or export.
@@ -195,7 +198,7 @@ def load_wishes(source: str, *, verify: bool = True) -> WishSet:
         head = handle.read(len(_SQLITE_MAGIC))
     if head == _SQLITE_MAGIC:
         return _from_store(str(path), verify)
-    return _from_export(path, verify)
+    return _from_export(path, verify, verifier)
 
 
 # -- ledger stores ---------------------------------------------------------------------
@@ -253,26 +256,30 @@ def _check_root(wishes: WishSet, cp: Checkpoint, where: str) -> None:
 # -- exports ---------------------------------------------------------------------------
 
 
-def _from_export(path: Path, verify: bool) -> WishSet:
-    from charter.ledger.verify import verify_export
+def _from_export(path: Path, verify: bool, pinned: str | None) -> WishSet:
+    from charter.ledger.verify import read_checkpoint_notes, verify_export
 
     cps, ver = checkpoints_path(path), verifier_path(path)
     note: str | None = None
     origin = ""
     size: int | None = None
     verified = False
-    if cps.is_file() and ver.is_file():
-        verifier = ver.read_text(encoding="utf-8").strip()
-        notes = [json.loads(line)["note"] for line in cps.read_text().splitlines() if line.strip()]
+    if cps.is_file() and (pinned or ver.is_file()):
+        # The bundle's own key only checks that the files agree; it proves nothing about
+        # who signed, so the set counts as verified only against a pinned key.
+        verifier = pinned or ver.read_text(encoding="utf-8").strip()
+        notes = read_checkpoint_notes(cps)
         if verify and notes:
-            report = verify_export(path, notes, verifier)
+            # Only the wishes the newest checkpoint covers are read below, so a tail of
+            # newer, unsigned entries does not fail the check.
+            report = verify_export(path, notes, verifier, allow_unverified_tail=True)
             if not report.ok:
                 raise VerificationError(
                     f"{path}: the export does not verify: {report.problems[0]}",
                     expected="entries matching the signed checkpoints",
                     computed=report.problems,
                 )
-            verified = True
+            verified = pinned is not None
         parsed = [
             (verify_checkpoint(n, verifier) if verify else Checkpoint.from_text(_body(n)), n)
             for n in notes
