@@ -145,3 +145,27 @@ def test_block_layout_is_fixed_by_position():
         (128, 192),
         (192, 200),
     ]
+
+
+def test_models_close_deterministically_and_exit_without_tracebacks():
+    """Issue 15: runs ended with a ``Llama.__del__`` traceback when a model was freed during
+    interpreter teardown. Models close on ``close()``/``with`` and, still open, at exit."""
+    import subprocess
+    import sys
+
+    script = (
+        "import builtins\n"
+        "from charter.backends.registry import ModelSpec, load_chat_model\n"
+        "spec = ModelSpec(model='embedded:policy', n_ctx=256)\n"
+        "with load_chat_model(spec) as closed:\n"
+        "    pass\n"
+        "closed.close()  # idempotent\n"
+        "kept = load_chat_model(spec)\n"
+        "kept.cycle = kept  # a reference cycle, freed only by the last collection\n"
+        "builtins._charter_kept = kept  # held to the very end of teardown\n"
+        "from charter.backends.llama_cpp import _OPEN\n"
+        "assert closed not in _OPEN and kept in _OPEN\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr

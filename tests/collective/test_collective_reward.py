@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -351,3 +352,25 @@ def test_judge_scorer_on_the_embedded_feedback_model(tmp_path, feedback_llama):
     )
     assert good.value > bad.value and 0.0 <= bad.value <= good.value <= 1.0
     assert good.provenance["judge"] == feedback_llama.model_id
+
+
+def test_the_documented_import_string_is_a_reward_function(monkeypatch):
+    """Issue 15: docs/reward.md named the factory ``make_reward_fn`` as the import string, so
+    a trainer calling it with (prompts, completions) got a TypeError. ``wish_reward`` is the
+    function itself, resolvable the way trainers resolve ``module:function``."""
+    import importlib
+
+    from charter.collective import reward as module
+
+    doc = (Path(__file__).parents[2] / "docs" / "reward.md").read_text()
+    assert "`charter.collective.reward:wish_reward`" in doc
+    monkeypatch.setenv("CHARTER_WISHES", "builtin:sample")
+    module._default_wish_reward.cache_clear()
+    target, name = ["charter.collective.reward", "wish_reward"]
+    fn = getattr(importlib.import_module(target), name)
+    chat = [[{"role": "user", "content": PROMPT}]] * 2
+    values = fn(prompts=chat, completions=[GOOD, BAD])
+    assert len(values) == 2 and all(isinstance(v, float) for v in values)
+    assert module._default_wish_reward.cache_info().currsize == 1
+    assert fn(prompts=[PROMPT], completions=[GOOD]) == pytest.approx([values[0]], abs=1e-6)
+    module._default_wish_reward.cache_clear()

@@ -22,8 +22,10 @@ then each choice's tokens are scored one decode step at a time: the numbers of
 
 from __future__ import annotations
 
+import atexit
 import math
 import os
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -95,10 +97,29 @@ class LlamaCppChatModel:
         )
         if prefix_cache not in ("reproducible", "fast"):
             raise BackendError(f"prefix_cache {prefix_cache!r}: use 'reproducible' or 'fast'.")
+        _OPEN.add(self)
         self.prefix_cache = prefix_cache
         self._reusable = 0  # prompt tokens whose KV came from whole blocks
         self._block_tokens: list[int] = []
         self._n_after_prefill = -1
+
+    def close(self) -> None:
+        """Free the model and its context now (idempotent).
+
+        Left to ``Llama.__del__`` at interpreter exit, the free runs after
+        llama_cpp's own module globals are gone and prints a ``TypeError``
+        traceback; closing here (or at exit, see :func:`_close_all`) avoids it.
+        """
+        llm = getattr(self, "llm", None)
+        if llm is not None:
+            llm.close()
+        _OPEN.discard(self)
+
+    def __enter__(self) -> LlamaCppChatModel:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def generate(self, messages: Sequence[Message], params: GenerateParams) -> Completion:
         tokens = self.prompt_tokens(messages)
@@ -237,3 +258,13 @@ def _blocks(n: int) -> list[tuple[int, int]]:
         out.append((start, end))
         start = end
     return out
+
+
+# Every model still open, closed at exit before the interpreter tears modules down.
+_OPEN: weakref.WeakSet[LlamaCppChatModel] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    for model in list(_OPEN):
+        model.close()

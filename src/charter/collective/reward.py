@@ -30,15 +30,18 @@ The standard error is the delta-method error of the ratio estimator,
 ``sqrt(K / (K - 1) * sum v_i^2 (a_i - R)^2) / sum v_i``, which is the usual
 ``std / sqrt(K)`` when all weights are equal.
 
-Use it from TRL (``GRPOTrainer(reward_funcs=[reward])`` or the import string
-``charter.collective.reward:make_reward_fn``), over HTTP (``charter reward
+Use it from TRL (``GRPOTrainer(reward_funcs=[make_reward_fn(...)])``, or the
+import string ``charter.collective.reward:wish_reward`` for trainers that take a
+reward function by name), over HTTP (``charter reward
 serve``), or as an RL-CAI labeler (:mod:`charter.collective.labeler`).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
+import os
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -413,6 +416,25 @@ def completion_text(completion: Any) -> str:
 # -- factory -----------------------------------------------------------------------------
 
 
+def wish_reward(
+    prompts: Sequence[Any] | None = None, completions: Sequence[Any] | None = None, **kwargs: Any
+) -> list[float]:
+    """A ready-made reward *function*, for trainers configured with a ``module:function`` string.
+
+    ``charter.collective.reward:wish_reward`` scores completions against the wishes
+    of ``$CHARTER_WISHES`` (a ledger, an export, or ``builtin:sample``, the
+    default) with the defaults of :func:`make_reward_fn`, built on the first call
+    and reused. :func:`make_reward_fn` itself is a factory: call it for other
+    settings, then pass the result.
+    """
+    return _default_wish_reward()(prompts=prompts, completions=completions, **kwargs)
+
+
+@functools.cache
+def _default_wish_reward() -> WishReward:
+    return make_reward_fn(os.environ.get("CHARTER_WISHES", "builtin:sample"))
+
+
 def make_reward_fn(
     source: str = "builtin:sample",
     *,
@@ -427,8 +449,8 @@ def make_reward_fn(
 ) -> WishReward:
     """A :class:`WishReward` over a ledger source, with the embedded models by default.
 
-    Importable as ``charter.collective.reward:make_reward_fn`` (for trainers
-    that take a ``module:attr`` string). The embedder defaults to the int8
+    A factory: call it and pass the result (for a ``module:function`` string use
+    :func:`wish_reward`, which is the function itself). The embedder defaults to the int8
     ONNX MiniLM; the judge (``scorer="judge"``) to the embedded feedback model.
     Other keyword options go to :class:`WishReward`.
     """
