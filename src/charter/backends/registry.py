@@ -35,6 +35,14 @@ class ModelSpec(BaseModel):
     concurrency: int = Field(8, ge=1, description="requests in flight (openai backend)")
     timeout: float = Field(120.0, gt=0, description="seconds per request (openai backend)")
     max_retries: int = Field(5, ge=0, description="retries on 429/5xx (openai backend)")
+    choice_ignore_case: bool = Field(
+        False, description="openai: match top tokens to choices ignoring case ('a' is 'A')"
+    )
+    choice_constraint: Literal["auto", "vllm", "grammar", "none"] = Field(
+        "auto",
+        description="openai: how to re-ask for a choice missing from top_logprobs "
+        "(auto tries vllm structured_outputs, guided_choice, then a GBNF grammar)",
+    )
     n_ctx: int = Field(4096, ge=256, description="context window (llama_cpp backend)")
     threads: int | None = Field(None, ge=1, description="CPU threads (local backends)")
     prefix_cache: Literal["reproducible", "fast"] = Field(
@@ -120,6 +128,8 @@ def load_chat_model(spec: ModelSpec) -> ChatModel:
             concurrency=spec.concurrency,
             timeout=spec.timeout,
             max_retries=spec.max_retries,
+            choice_ignore_case=spec.choice_ignore_case,
+            choice_constraint=spec.choice_constraint,
         )
     from charter.backends.scripted import ScriptedChatModel
 
