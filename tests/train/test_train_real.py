@@ -200,3 +200,28 @@ def test_grpo_with_the_wish_sampled_reward(tmp_path):
         if "reward" in line
     ]
     assert rewards, "GRPO logged no rewards"
+
+
+def test_training_progress_is_one_charter_bar_with_the_loss(tmp_path):
+    """Issue 15: TRL's raw log dicts and tqdm bars interleaved with Charter's rich bars. With
+    progress on, stdout stays clean and stderr shows Charter's bar with the loss."""
+    data = tmp_path / "sft.jsonl"
+    row = {
+        "messages": [{"role": "user", "content": "Hi?"}, {"role": "assistant", "content": "Hello."}]
+    }
+    data.write_text((json.dumps(row) + "\n") * 2)
+    script = (
+        "from charter.train import SFTOptions, train\n"
+        f"train('sft', {str(data)!r}, {str(tmp_path / 'out')!r}, "
+        f"SFTOptions(max_steps=2, **{TINY!r}), progress=True)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "COLUMNS": "200"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "{'loss'" not in result.stdout and "{'loss'" not in result.stderr
+    assert "it/s]" not in result.stderr  # no tqdm bar
+    assert "train sft" in result.stderr and "loss" in result.stderr

@@ -27,6 +27,11 @@ class _Bar:
         if self._progress is not None and self._task is not None:
             self._progress.advance(self._task, n)
 
+    def update(self, *, completed: int | None = None, description: str | None = None) -> None:
+        """Set the count done (a resumed job) or the text beside the bar (e.g. the loss)."""
+        if self._progress is not None and self._task is not None:
+            self._progress.update(self._task, completed=completed, description=description)
+
 
 @contextmanager
 def progress_bar(description: str, total: int, enabled: bool = True) -> Iterator[_Bar]:

@@ -75,7 +75,9 @@ def common_args(options: TrainOptions, checkpoints: str, progress: bool) -> dict
         "gradient_checkpointing": options.gradient_checkpointing,
         "report_to": [],
         "dataloader_num_workers": 0,
-        "disable_tqdm": not progress,
+        # transformers' tqdm bar and raw log dicts interleave with Charter's own bars;
+        # the trainer shows progress with Charter's bar instead (trainer._ProgressBar).
+        "disable_tqdm": True,
         **device_args(),
     }
 

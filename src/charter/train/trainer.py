@@ -24,6 +24,9 @@ import os
 import platform
 import shutil
 import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -155,36 +158,46 @@ def train(
             if state.global_step >= state.max_steps:
                 control.should_save = True
 
-    tokenizer = load_tokenizer(ref.folder)
-    model = load_model(ref.folder, "reward" if method == "reward" else "causal", tokenizer)
-    from charter.train.methods import build_trainer
+    with _quiet_libraries():
+        tokenizer = load_tokenizer(ref.folder)
+        model = load_model(ref.folder, "reward" if method == "reward" else "causal", tokenizer)
+        from charter.train.methods import build_trainer
 
-    trainer = build_trainer(
-        options, model, tokenizer, rows, str(checkpoints), [_Record()], progress, reward, reward_tok
-    )
-    if not progress:
+        trainer = build_trainer(
+            options,
+            model,
+            tokenizer,
+            rows,
+            str(checkpoints),
+            [_Record()],
+            progress,
+            reward,
+            reward_tok,
+        )
         from transformers import PrinterCallback
 
-        # Without a bar, transformers prints each log dict on stdout; train_log.jsonl has them,
-        # and stdout must stay clean for `--json`.
+        # transformers prints each log dict on stdout: train_log.jsonl has them, stdout must
+        # stay clean for `--json`, and the loss shows beside Charter's own bar instead.
         trainer.remove_callback(PrinterCallback)
-    started = time.monotonic()
-    trainer.train(resume_from_checkpoint=last)
-    wall = time.monotonic() - started
-    steps = trainer.state.global_step
-    final_loss = _final_loss(out / LOG)
-    if trainer.is_world_process_zero():
-        _save(trainer, tokenizer, out)
-        record = _provenance(method, data, rows, ref, options, settings, constitution_hash)
-        record.update(
-            steps=steps,
-            resumed_from=resumed_from,
-            wall_seconds=round(wall, 2),
-            final_loss=final_loss,
-            model_sha256=_model_sha(out / MODEL),
-            finished_at=datetime.now(UTC).isoformat(),
-        )
-        _write_json(out / TRAIN_JSON, record)
+        if progress:
+            trainer.add_callback(_progress_callback(f"train {method}"))
+        started = time.monotonic()
+        trainer.train(resume_from_checkpoint=last)
+        wall = time.monotonic() - started
+        steps = trainer.state.global_step
+        final_loss = _final_loss(out / LOG)
+        if trainer.is_world_process_zero():
+            _save(trainer, tokenizer, out)
+            record = _provenance(method, data, rows, ref, options, settings, constitution_hash)
+            record.update(
+                steps=steps,
+                resumed_from=resumed_from,
+                wall_seconds=round(wall, 2),
+                final_loss=final_loss,
+                model_sha256=_model_sha(out / MODEL),
+                finished_at=datetime.now(UTC).isoformat(),
+            )
+            _write_json(out / TRAIN_JSON, record)
     new = steps - (resumed_from or 0)
     return TrainResult(str(out), method, steps, new, final_loss, wall, False, resumed_from)
 
@@ -329,3 +342,69 @@ def ensure_finished(out: Path) -> Path:
     if _finished(out) is None:
         raise RunError(f"{out}: training has not finished; run it (again) to complete it.")
     return out / MODEL
+
+
+def _progress_callback(label: str) -> Any:
+    """A TrainerCallback that drives one Charter progress bar: steps done, and the loss."""
+    from contextlib import ExitStack
+
+    from transformers import TrainerCallback
+
+    from charter._util.progress import progress_bar
+
+    class _ProgressBar(TrainerCallback):
+        def __init__(self) -> None:
+            self._stack = ExitStack()
+            self._bar = None
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            if state.is_world_process_zero:
+                self._bar = self._stack.enter_context(progress_bar(label, state.max_steps))
+                self._bar.update(completed=state.global_step)  # resumed from a checkpoint
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if self._bar is not None:
+                self._bar.update(completed=state.global_step)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if self._bar is not None and logs and "loss" in logs:
+                self._bar.update(description=f"{label} · loss {float(logs['loss']):.4f}")
+
+        def on_train_end(self, args, state, control, **kwargs):
+            self._stack.close()
+            self._bar = None
+
+    return _ProgressBar()
+
+
+@contextmanager
+def _quiet_libraries() -> Iterator[None]:
+    """Silence transformers', datasets' and the hub's own bars and deprecation chatter.
+
+    They print tqdm bars (loading weights, tokenizing, writing shards) and
+    FutureWarnings between Charter's bars; progress shows as Charter's bar.
+    Each library's setting is restored afterwards.
+    """
+    import datasets
+    import huggingface_hub.utils as hub_utils
+    from transformers.utils import logging as hf_logging
+
+    was = (
+        hf_logging.is_progress_bar_enabled(),
+        datasets.is_progress_bar_enabled(),
+        hub_utils.are_progress_bars_disabled(),
+    )
+    hf_logging.disable_progress_bar()
+    datasets.disable_progress_bars()
+    hub_utils.disable_progress_bars()
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=FutureWarning, module=r"transformers\.")
+            yield
+    finally:
+        if was[0]:
+            hf_logging.enable_progress_bar()
+        if was[1]:
+            datasets.enable_progress_bars()
+        if not was[2]:
+            hub_utils.enable_progress_bars()
