@@ -45,19 +45,22 @@ def test_choice_logprobs_match_a_full_logits_reference(policy_llama):
     reference = Llama(
         model_path=str(policy_model_path()), n_ctx=2048, logits_all=True, verbose=False
     )
-    prompt = policy_llama.prompt_tokens(QUESTION)
-    for choice, value in zip(choices, ours, strict=True):
-        tokens = policy_llama._continuation(prompt, choice)
-        reference.reset()
-        for start, end in _blocks(len(prompt)):
-            reference.eval(prompt[start:end])
-        for token in tokens[:-1]:
-            reference.eval([token])
-        rows = reference.scores[len(prompt) - 1 : len(prompt) - 1 + len(tokens)].astype(float)
-        logp = rows - rows.max(1, keepdims=True)
-        logp -= np.log(np.exp(logp).sum(1, keepdims=True))
-        expected = float(sum(logp[i, t] for i, t in enumerate(tokens)))
-        assert value == pytest.approx(expected, abs=1e-3), choice
+    try:
+        prompt = policy_llama.prompt_tokens(QUESTION)
+        for choice, value in zip(choices, ours, strict=True):
+            tokens = policy_llama._continuation(prompt, choice)
+            reference.reset()
+            for start, end in _blocks(len(prompt)):
+                reference.eval(prompt[start:end])
+            for token in tokens[:-1]:
+                reference.eval([token])
+            rows = reference.scores[len(prompt) - 1 : len(prompt) - 1 + len(tokens)].astype(float)
+            logp = rows - rows.max(1, keepdims=True)
+            logp -= np.log(np.exp(logp).sum(1, keepdims=True))
+            expected = float(sum(logp[i, t] for i, t in enumerate(tokens)))
+            assert value == pytest.approx(expected, abs=1e-3), choice
+    finally:
+        reference.close()  # free it now, not during interpreter teardown
 
 
 def test_replies_equal_create_chat_completion(policy_llama):
