@@ -21,6 +21,10 @@ COMMANDS = [
     ["models", "generate"],
     ["models", "embed"],
     ["run"],
+    ["export"],
+    ["ledger", "verify"],
+    ["ledger", "witness"],
+    ["ledger", "witness-key"],
 ]
 
 

@@ -19,6 +19,7 @@ from charter.cli import pretrain as pretrain_cli
 from charter.cli import reward as reward_cli
 from charter.cli import train as train_cli
 from charter.cli._common import printable
+from charter.cli.export import export
 from charter.cli.report import report
 from charter.cli.run import run
 from charter.cli.serve import serve
@@ -41,6 +42,7 @@ app.add_typer(pretrain_cli.app, name="pretrain")
 app.command()(run)
 app.command()(serve)
 app.command()(report)
+app.command()(export)
 
 _state = {"debug": False}
 
