@@ -102,18 +102,27 @@ TRICKY_BYTES = (
 
 
 def test_tricky_text_has_pinned_canonical_bytes():
-    entry = make(
-        burn=2,
-        scenario=TRICKY,
-        behaviour="Show it as text.",
-        rationale="Keep bytes stable.",
-        tags=["escaping", "u\u0308ber"],
-    )
+    # Since the issue 14 review, intake refuses U+2028/U+2029 (line breaks are LF only), so
+    # this vector, signed before, is an entry a log may already hold: read it as stored.
+    fields = {
+        "scenario": TRICKY,
+        "behaviour": "Show it as text.",
+        "rationale": "Keep bytes stable.",
+        "tags": ["escaping", "u\u0308ber"],
+    }
+    with pytest.raises(EntryError, match=r"contains U\+2028"):
+        make(burn=2, **fields)
+    entry = parse_entry(TRICKY_BYTES, stored=True)
     assert entry.canonical_bytes() == TRICKY_BYTES
     assert entry.id == "f8d20695500aa86fa199ce1b82128947e98ee959525f31157fe71922163ccc58"
-    again = parse_entry(TRICKY_BYTES)
-    assert again.wish.scenario == TRICKY.replace("cafe\u0301", "caf\u00e9")
-    validate_entry(again, NO_CLOCK)
+    assert entry.wish.scenario == TRICKY.replace("cafe\u0301", "caf\u00e9")
+    verify_entry_signature(entry)
+    with pytest.raises(EntryError, match=r"contains U\+2028"):
+        validate_entry(entry, NO_CLOCK)
+    # Without the separators the signer writes the same JSON for the text, NFC applied.
+    plain = make(burn=2, **(fields | {"scenario": TRICKY.replace("\u2028 \u2029 ", "")}))
+    assert TRICKY_JSON.replace("\u2028 \u2029 ".encode(), b"") in plain.canonical_bytes()
+    validate_entry(parse_entry(plain.canonical_bytes()), NO_CLOCK)
 
 
 def test_text_is_nfc_normalised_so_equal_text_has_equal_bytes():

@@ -63,7 +63,8 @@ def test_harmless_text_passes_and_comes_back_nfc():
         "emoji \U0001f600, math \u2211, CJK \u4e2d\u6587",
         "\u05e9\u05dc\u05d5\u05dd \u200f(RLM) and \u200e(LRM) and \u061c(ALM) are allowed",
         "zero width joiner in an emoji family \U0001f468\u200d\U0001f469",
-        "private use \ue000 and line separator \u2028",
+        "private use \ue000",
+        "Japanese variation sequence \u845b\U000e0100 and emoji \u2764\ufe0f",
     ):
         assert clean_text(text, "wish.scenario") == text
     assert clean_text("cafe\u0301", "wish.scenario") == "caf\u00e9"
@@ -102,3 +103,42 @@ def test_the_fast_pattern_and_the_reasons_agree_on_every_code_point():
             if 0xD800 <= code <= 0xDFFF or text._kind(code, multiline) is not None
         }
         assert matched == reasoned
+
+
+# -- issue 14 review: invisible and line-breaking characters outside the first list ----------
+
+HIDDEN = [
+    # Unicode tag characters: invisible copies of ASCII ("ASCII smuggling" of hidden prompts).
+    ("see \U000e0069\U000e0067\U000e006e\U000e006f\U000e0072\U000e0065", "U+E0069 (a Unicode tag"),
+    ("\U000e0001 language tag", "U+E0001 (a Unicode tag"),
+    ("flag \U0001f3f4\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f", "U+E0067"),
+    ("one\u2028two", "U+2028 (a line or paragraph separator)"),
+    ("one\u2029two", "U+2029 (a line or paragraph separator)"),
+    ("shown\ufff9hidden\ufffaannotation\ufffb", "U+FFF9 (an interlinear annotation"),
+    ("a\u206ab", "U+206A (a deprecated format character)"),
+]
+
+
+@pytest.mark.parametrize(("text", "words"), HIDDEN, ids=[w.split()[0] for _, w in HIDDEN])
+def test_hidden_characters_and_other_line_breaks_are_refused(text, words):
+    for multiline in (True, False):
+        with pytest.raises(EntryError, match=r"^field wish.scenario: contains ") as caught:
+            clean_text(text, "wish.scenario", multiline=multiline)
+        assert words in str(caught.value)
+        assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "text", ["\ufe0f", "\u0301", "\u0301\u0308", "\u034f", "\U000e0100", " \u20dd ", "\u180e"]
+)
+def test_marks_without_a_base_character_are_blank(text):
+    assert is_blank(text)
+    with pytest.raises(EntryError, match=r"^field wish.behaviour: empty"):
+        clean_text(text, "wish.behaviour")
+
+
+def test_the_cli_shows_line_separators_as_code_points():
+    from charter.cli._common import plain, printable
+
+    assert printable("a\u2028b\u2029c\U000e0041") == "a\\u2028b\\u2029c\\U000e0041"
+    assert "\u2028" not in plain("a\u2028b", one_line=True)

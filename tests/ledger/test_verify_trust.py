@@ -171,3 +171,99 @@ def test_two_signed_roots_for_one_size_are_a_split_view(bundle):
     fork = sign_checkpoint(Checkpoint(ORIGIN, 3, b"\x01" * 32), key)
     report = verify_export(path, notes, verifier, old_checkpoint=fork)
     assert not report.ok and "split view" in report.problems[0]
+
+
+# -- issue 14 review: bundles that mix logs, stale old checkpoints, odd notes and files -----
+
+
+def test_checkpoints_of_another_log_signed_by_the_same_key_are_refused(bundle):
+    # The vote log shares the wish log's key: a valid signature does not make a note this log's.
+    path, verifier, key = bundle
+    notes = read_checkpoint_notes(f"{path}.checkpoints.jsonl")
+    votes_note = sign_checkpoint(Checkpoint(ORIGIN + "/votes", 0, root_hash([])), key)
+    report = verify_export(path, [*notes, votes_note], verifier)
+    assert not report.ok and "2 origins" in report.problems[0]
+    report = verify_export(path, notes, verifier, old_checkpoint=votes_note)
+    assert not report.ok and "2 origins" in report.problems[0]
+
+
+def test_an_old_checkpoint_larger_than_the_bundle_is_a_rollback(bundle):
+    path, verifier, _ = bundle
+    notes = read_checkpoint_notes(f"{path}.checkpoints.jsonl")
+    assert [verify_checkpoint(n, verifier).size for n in notes] == [0, 3, 6]
+    report = verify_export(path, notes[:2], verifier, old_checkpoint=notes[2])
+    assert not report.ok and "larger than the bundle's newest" in report.problems[0]
+    assert verify_export(path, notes, verifier, old_checkpoint=notes[1]).ok
+
+
+def _signed_text(key: LogKey, text: str) -> str:
+    import base64
+
+    signature = key.private_key.sign(text.encode())
+    return f"{text}\n\u2014 {key.name} {base64.b64encode(key.key_id + signature).decode()}\n"
+
+
+@pytest.mark.parametrize("size", ["9" * 5000, str(2**63), "9" * 20])
+def test_a_huge_size_line_is_one_refusal_not_a_crash(bundle, size):
+    path, verifier, key = bundle
+    note = _signed_text(key, f"{ORIGIN}\n{size}\n{'A' * 43}=\n")
+    report = verify_export(path, [note], verifier)
+    assert not report.ok and "tree size" in report.problems[0]
+    cps = path.with_name(path.name + ".checkpoints.jsonl")
+    cps.write_text(json.dumps({"note": note}) + "\n")
+    cli = charter("verify", str(path), "--verifier", verifier)
+    assert cli.returncode == 5 and "Traceback" not in cli.stderr + cli.stdout
+
+
+def test_trusted_logs_pin_each_origin_once_and_only_to_its_own_logs(bundle, tmp_path):
+    path, verifier, _ = bundle
+    trusted = tmp_path / "trusted"
+    trusted.write_text(
+        f"{ORIGIN} {verifier}\n{ORIGIN} {LogKey.generate(ORIGIN).verifier_string()}\n"
+    )
+    with pytest.raises(LedgerError, match=r":2: log .* pinned twice with different keys"):
+        load_trusted_logs(trusted)
+    trusted.write_text(f"{ORIGIN} {verifier}\n{ORIGIN} {verifier}\n")  # repeated: harmless
+    assert load_trusted_logs(trusted) == {ORIGIN: verifier}
+    # A key pinned for another origin does not vouch for this log, although it signed it.
+    trusted.write_text(f"other.example/wishes {verifier}\n")
+    notes = read_checkpoint_notes(f"{path}.checkpoints.jsonl")
+    with pytest.raises(LedgerError, match="is not in"):
+        pinned_verifier(notes, trusted_logs=trusted)
+    cli = charter("verify", str(path), "--trusted-logs", str(trusted))
+    assert cli.returncode == 4 and "Traceback" not in cli.stderr
+    # The vote log ("<origin>/votes") inherits its parent's pin, and only that.
+    trusted.write_text(f"{ORIGIN} {verifier}\n")
+    votes = [n.replace(ORIGIN + "\n", ORIGIN + "/votes\n", 1) for n in notes]
+    assert pinned_verifier(votes, trusted_logs=trusted) == verifier
+
+
+def test_votes_verify_with_a_missing_wish_export_is_one_line(bundle, tmp_path):
+    path, verifier, _ = bundle
+    cli = charter(
+        "votes", "verify", str(path), "--verifier", verifier, "--wishes", str(tmp_path / "none")
+    )
+    assert cli.returncode != 0 and "Traceback" not in cli.stderr
+    assert "--wishes" in cli.stderr and cli.stderr.count("\n") == 1
+
+
+def test_paths_and_origins_in_cli_output_are_not_rich_markup(tmp_path):
+    folder = tmp_path / "[/bold]"
+    folder.mkdir(parents=True)  # the folders "[" and "bold]": the path reads "[/bold]"
+    location, key = str(folder / "l.sqlite"), folder / "k"
+    cli = charter("init", location, "--origin", "m.example/[/red]", "-k", str(key))
+    assert cli.returncode == 0, cli.stderr
+    assert "[/red]" in cli.stdout
+    cli = charter("export", location, str(folder / "e.jsonl"), "-k", str(key))
+    assert cli.returncode == 0, cli.stderr
+    assert "[/bold]" in cli.stdout
+
+
+def test_a_key_too_long_to_be_a_file_name_is_judged_as_a_key(bundle):
+    # pathlib raises OSError (ENAMETOOLONG) on such a name; it must not become a traceback.
+    path, _, _ = bundle
+    long_key = "x.example/w+01234567+" + "A" * 5000
+    with pytest.raises(LedgerError, match="verifier key"):
+        pinned_verifier([], long_key)
+    cli = charter("verify", str(path), "--verifier", long_key)
+    assert cli.returncode == 4 and cli.stderr.count("\n") == 1 and "Traceback" not in cli.stderr

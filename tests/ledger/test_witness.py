@@ -299,3 +299,78 @@ def test_split_view_is_caught_by_the_witness_and_by_a_client(tmp_path, log_key, 
     finally:
         honest.close()
         forked.close()
+
+
+# -- issue 14 review: sizes past 2**63 are one 400-class refusal, never a crash --------------
+
+
+@pytest.mark.parametrize("old", ["1" * 5000, str(2**64), "9" * 20])
+def test_a_huge_old_size_is_a_request_error(log_key, old):
+    body = f"old {old}\n\n{note_for(log_key, leaves(3))}".encode()
+    with pytest.raises(WitnessRequestError, match="is not 'old <size>'"):
+        parse_add_checkpoint(body)
+
+
+def test_a_note_with_a_huge_size_signed_by_the_log_is_refused(tmp_path, log_key, witness_key):
+    text = f"{ORIGIN}\n{'9' * 5000}\n{base64.b64encode(EMPTY_ROOT).decode()}\n"
+    signature = log_key.private_key.sign(text.encode())
+    blob = base64.b64encode(log_key.key_id + signature).decode()
+    note = f"{text}\n\u2014 {log_key.name} {blob}\n"
+    witness = make_witness(tmp_path, witness_key, log_key)
+    with pytest.raises(WitnessRequestError, match="tree size"):
+        witness.add_checkpoint(0, [], note)
+    with pytest.raises(ProofError, match="below 2\\*\\*63"):
+        verify_checkpoint(note, log_key.verifier_string())
+
+
+def test_one_witness_key_under_two_names_counts_once():
+    # The cosigned message holds no name, so one key's line verifies under any name it is given.
+    note = note_for(LogKey.from_seed(ORIGIN, bytes(range(32))), leaves(4))
+    cp = Checkpoint.from_text(note.split("\n\n")[0] + "\n")
+    seed = bytes(range(7, 39))
+    w1, alias = WitnessKey.from_seed("w1.example", seed), WitnessKey.from_seed("w2.example", seed)
+    cosigned = note + cosign(cp, w1, T0) + cosign(cp, alias, T0)
+    vkeys = [w1.verifier_string(), alias.verifier_string()]
+    assert vkeys[0] != vkeys[1]
+    with pytest.raises(ConfigError, match="cannot be met by 1 named"):
+        verify_cosignatures(cosigned, vkeys, 2)
+
+
+def test_values_too_long_to_be_file_names_are_judged_as_keys():
+    long_key = "w.example/w+01234567+" + "A" * 5000
+    with pytest.raises(LedgerError, match=r"--log o\.example"):
+        parse_log_option(f"o.example={long_key}")
+    with pytest.raises(LedgerError):
+        read_witness_verifiers([long_key])
+
+
+def test_the_served_note_keeps_only_the_log_signature_and_this_cosignature(
+    tmp_path, log_key, witness_key
+):
+    # A submitter adds a junk line under another witness's name; served on, it would make
+    # the note fail for every client that pins that witness (signed-note rules).
+    other = WitnessKey.from_seed("w2.example", bytes(range(9, 41)))
+    junk = base64.b64encode(other.key_id + bytes(72)).decode()
+    note = note_for(log_key, leaves(4)) + f"\u2014 {other.name} {junk}\n"
+    witness = make_witness(tmp_path, witness_key, log_key)
+    line = witness.add_checkpoint(0, [], note)
+    served = witness.latest(ORIGIN)
+    assert served == note_for(log_key, leaves(4)) + line
+    assert junk not in served
+    verify_checkpoint(served, log_key.verifier_string())
+    verify_cosignature(served, witness_key.verifier_string())
+
+
+def test_evidence_of_one_signed_note_is_kept_once(tmp_path, log_key, witness_key):
+    # Signed checkpoints are public: resubmitting one with junk proofs must not fill the disk.
+    witness = make_witness(tmp_path, witness_key, log_key)
+    hashes = leaves(10)
+    witness.add_checkpoint(0, [], note_for(log_key, hashes[:6]))
+    for junk in range(5):
+        with pytest.raises(VerificationError):
+            witness.add_checkpoint(6, [bytes([junk]) * 32] * 3, note_for(log_key, hashes))
+    assert [row["kind"] for row in witness.evidence()] == ["inconsistent"]
+    again = make_witness(tmp_path, witness_key, log_key)  # a restarted witness remembers
+    with pytest.raises(VerificationError):
+        again.add_checkpoint(6, [bytes(32)] * 3, note_for(log_key, hashes))
+    assert len(again.evidence()) == 1

@@ -252,3 +252,35 @@ def test_offline_verify_requires_k_of_n_witnesses(tmp_path, ledger, author, witn
     assert "Traceback" not in unknown.stderr
     no_k = verify("--witness", vkey)
     assert no_k.returncode == 2 and "--witness needs --min-witnesses" in no_k.stderr + no_k.stdout
+
+
+def test_hostile_add_checkpoint_bodies_get_one_line_never_a_500(tmp_path, ledger, witness_key):
+    from fastapi.testclient import TestClient
+
+    key = LogKey.generate(ORIGIN)
+    witness = Witness(witness_key, {ORIGIN: key.verifier_string()}, tmp_path / "w.json")
+    client = TestClient(create_witness_app(witness), raise_server_exceptions=False)
+    note = sign_checkpoint(_empty(ORIGIN), key)
+    bodies = {
+        "huge old": f"old {'9' * 5000}\n\n{note}".encode(),
+        "old past 2**64": f"old {2**64}\n\n{note}".encode(),
+        "negative old": f"old -1\n\n{note}".encode(),
+        "unicode digits": f"old \u0661\n\n{note}".encode(),
+        "CRLF": format_add_checkpoint(0, [], note).replace(b"\n", b"\r\n"),
+        "proof line of 33 bytes": b"old 0\n" + b"A" * 44 + b"\n\n" + note.encode(),
+        "not UTF-8": b"\xff\xfe",
+        "empty": b"",
+        "oversized": b"old 0\n\n" + b"x" * 70_000,
+    }
+    for name, body in bodies.items():
+        reply = client.post("/add-checkpoint", content=body)
+        assert 400 <= reply.status_code < 500, (name, reply.status_code, reply.text)
+        assert reply.text.count("\n") == 1 and "Traceback" not in reply.text, name
+    assert witness.size(ORIGIN) == 0 and witness.latest(ORIGIN) is None
+
+
+def _empty(origin: str):
+    from charter.ledger.checkpoint import Checkpoint
+    from charter.merkle import EMPTY_ROOT
+
+    return Checkpoint(origin, 0, EMPTY_ROOT)

@@ -26,11 +26,15 @@ TRUSTED_LOGS = typer.Option(
 )
 
 
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
 def _visible(char: str) -> str:
     # Controls (C0, C1, ESC sequences, OSC 8 hyperlinks) and format characters
-    # (bidi overrides, zero-width, BOM) could rewrite or hide what the operator
-    # sees; show their code point instead.
-    if char in "\n\t" or unicodedata.category(char) not in ("Cc", "Cf", "Cs", "Co", "Cn"):
+    # (bidi overrides, zero-width, BOM, tag characters) could rewrite or hide what
+    # the operator sees, and the separators U+2028/U+2029 (Zl, Zp) could fake a
+    # line; show their code point instead.
+    if char in "\n\t" or unicodedata.category(char) not in _HIDDEN_CATEGORIES:
         return char
     return f"\\u{ord(char):04x}" if ord(char) <= 0xFFFF else f"\\U{ord(char):08x}"
 

@@ -66,8 +66,9 @@ def init(
         emit_json(result)
     else:
         console.print(
-            f"created ledger {origin!r} at {location}\nverifier key: {result['verifier']}"
-            f"\nlog key written to {key_file} (keep it private)"
+            f"created ledger {plain(repr(origin))} at {plain(location)}\nverifier key: "
+            f"{plain(result['verifier'])}\nlog key written to {plain(key_file)} (keep it private)",
+            highlight=False,
         )
 
 
@@ -97,7 +98,9 @@ def author_key(
     if as_json:
         emit_json({"author_key": public, "path": str(path)})
     else:
-        console.print(f"author key {public}\nwritten to {path} (keep it private)")
+        console.print(
+            f"author key {public}\nwritten to {plain(path)} (keep it private)", highlight=False
+        )
 
 
 def _read_author(path: Path) -> tuple[bytes, bytes, str]:
@@ -268,7 +271,9 @@ def export(
             ledger.checkpoint()
         count = ledger.export(out)
         notes = ledger.checkpoints()
-    console.print(f"exported {count} entries and {len(notes)} checkpoints to {out}")
+    console.print(
+        f"exported {count} entries and {len(notes)} checkpoints to {plain(out)}", highlight=False
+    )
 
 
 @app.command()

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import typer
 
-from charter.cli._common import TRUSTED_LOGS, VERIFIER, console, emit_json
+from charter.cli._common import TRUSTED_LOGS, VERIFIER, console, emit_json, plain
+from charter.errors import LedgerError
 
 app = typer.Typer(
     help="Endorse/oppose votes on wishes, kept in a verifiable vote log.", no_args_is_help=True
@@ -116,7 +117,10 @@ def export(
         votes = VoteLog.for_ledger(ledger)
         count = votes.export(out)
         notes = votes.checkpoints()
-    console.print(f"exported {count} votes and {len(notes)} vote-log checkpoints to {out}")
+    console.print(
+        f"exported {count} votes and {len(notes)} vote-log checkpoints to {plain(out)}",
+        highlight=False,
+    )
 
 
 @app.command()
@@ -146,7 +150,13 @@ def verify(
     verifier = pinned_verifier(notes, verifier, trusted_logs)
     ids = None
     if wishes is not None:
-        lines = wishes.read_bytes().splitlines()
+        try:
+            lines = wishes.read_bytes().splitlines()
+        except OSError as exc:
+            raise LedgerError(
+                f"--wishes {wishes}: cannot read the wish export ({exc.strerror}); pass the "
+                "file `charter ledger export` wrote"
+            ) from None
         ids = [leaf_hash(line).hex() for line in lines if line.strip()]
     current = verify_vote_export(
         export_file, notes, verifier, ids, allow_unverified_tail=allow_unverified_tail

@@ -44,7 +44,7 @@ HASH_SIZE = 32  # RFC 6962 with SHA-256
 MAX_SIGNATURES = 100  # signed-note: verifiers MUST accept at least 16; cap the work per note
 _PRIVATE_PREFIX = "PRIVATE+KEY+"
 _SIGNATURE_START = "\u2014 "  # em dash, space
-_SIZE = re.compile(r"0|[1-9][0-9]*")
+_SIZE = re.compile(r"0|[1-9][0-9]{0,18}")  # below 2**63 has at most 19 digits
 _KEY_ID = re.compile(r"[0-9a-fA-F]{8}")
 _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f]")  # every ASCII control but newline
 
@@ -107,7 +107,8 @@ class Checkpoint:
         origin, size, root, *extensions = lines
         if not _SIZE.fullmatch(size):
             raise ProofError(
-                f"checkpoint tree size {size[:30]!r} is not a decimal without leading zeroes"
+                f"checkpoint tree size {size[:30]!r} is not a decimal below 2**63 without "
+                "leading zeroes"
             )
         try:
             root_bytes = _b64decode(root)

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from charter._util.paths import is_file
 from charter.errors import ConfigError, LedgerError, RootMismatchError, SignatureError
 from charter.ledger.checkpoint import (
     _SIGNATURE_START,
@@ -96,7 +97,7 @@ def read_witness_verifiers(values: Iterable[str]) -> list[str]:
     vkeys = []
     for value in values:
         path = Path(value)
-        if "+" not in value or path.is_file():
+        if "+" not in value or is_file(path):
             try:
                 lines = path.read_text(encoding="utf-8").splitlines()
             except (OSError, UnicodeDecodeError) as exc:
@@ -237,14 +238,18 @@ def verify_cosignatures(
         The vkeys of the witnesses that cosigned, in the order given.
 
     Raises:
-        ConfigError: ``min_witnesses`` is below 1 or above the number of distinct witnesses.
+        ConfigError: ``min_witnesses`` is below 1 or above the number of distinct witness
+            keys.
         SignatureError: fewer than ``min_witnesses`` cosigned, or a cosignature is bad.
         ProofError: the note is malformed.
     """
-    known: dict[str, NoteVerifier] = {}
+    # Distinct by public key, not by vkey text: one witness named twice (the cosigned
+    # message does not hold the name) must not count twice toward the quorum.
+    by_key: dict[bytes, NoteVerifier] = {}
     for witness in witnesses:
         parsed = _as_witness(witness)
-        known.setdefault(parsed.verifier_string(), parsed)
+        by_key.setdefault(parsed.public_key, parsed)
+    known = {v.verifier_string(): v for v in by_key.values()}
     if not 1 <= min_witnesses <= len(known):
         raise ConfigError(
             f"--min-witnesses {min_witnesses} cannot be met by {len(known)} named witness(es); "

@@ -15,12 +15,21 @@ field refuses what could hide, reorder or smuggle content:
   change no order on their own and right-to-left writers need them;
 - the byte order mark U+FEFF anywhere (as a zero-width no-break space it is
   invisible; its job belongs to U+2060);
+- the line and paragraph separators U+2028 and U+2029: line breaks are LF
+  only, and some renderers and older JavaScript treat these as line ends;
+- format characters that hide or restyle text without showing: the Unicode
+  tag characters U+E0000-U+E007F (invisible copies of ASCII, used for
+  "ASCII smuggling" of hidden instructions to language models; the emoji
+  subdivision flags built from them are refused too), the interlinear
+  annotation characters U+FFF9-U+FFFB (Unicode section 23.8: the annotation is
+  often not displayed) and the deprecated format characters U+206A-U+206F;
 - Unicode non-characters (U+FDD0-U+FDEF and every code point ending in FFFE
   or FFFF, Unicode section 23.7) and lone surrogates (not UTF-8 at all);
 - text that is empty or blank: only whitespace (``str.isspace``), zero-width
   and other invisible format characters (category Cf, e.g. U+200B, U+200C,
-  U+200D, U+2060) or filler letters that render as nothing (U+115F, U+1160,
-  U+3164, U+FFA0, U+2800).
+  U+200D, U+2060), filler letters that render as nothing (U+115F, U+1160,
+  U+3164, U+FFA0, U+2800), or marks with no base character to sit on
+  (categories Mn and Me: combining marks, variation selectors, U+034F).
 
 Signatures cover the bytes, so the ledger never changes signed text: the
 *signer* normalises (:func:`normalise_text`: CRLF and lone CR to LF, then NFC,
@@ -67,6 +76,16 @@ def _kind(code: int, multiline: bool) -> tuple[str, str] | None:
         return "a bidi embedding, override or isolate, UAX #9", _REMOVE
     if code == 0xFEFF:
         return "a byte order mark", _REMOVE
+    if code in (0x2028, 0x2029):
+        if not multiline:
+            return "a line or paragraph separator", "keep the text on one line"
+        return "a line or paragraph separator", "use LF line breaks"
+    if 0xE0000 <= code <= 0xE007F:
+        return "a Unicode tag character, invisible", _REMOVE
+    if 0xFFF9 <= code <= 0xFFFB:
+        return "an interlinear annotation character, often not displayed", _REMOVE
+    if 0x206A <= code <= 0x206F:
+        return "a deprecated format character", _REMOVE
     if 0xFDD0 <= code <= 0xFDEF or code & 0xFFFE == 0xFFFE:
         return "a Unicode non-character", _REMOVE
     return None
@@ -76,6 +95,7 @@ def _refused_pattern(multiline: bool) -> re.Pattern[str]:
     # One character class of every refused code point, so a search finds the first in C.
     ranges = [(0x00, 0x09), (0x0B, 0x1F), (0x7F, 0x9F), (0x202A, 0x202E), (0x2066, 0x2069)]
     ranges += [(0xFEFF, 0xFEFF), (0xFDD0, 0xFDEF), (0xD800, 0xDFFF)]
+    ranges += [(0x2028, 0x2029), (0xE0000, 0xE007F), (0xFFF9, 0xFFFB), (0x206A, 0x206F)]
     ranges += [(plane + 0xFFFE, plane + 0xFFFF) for plane in range(0, 0x110000, 0x10000)]
     if not multiline:
         ranges.append((0x0A, 0x0A))
@@ -87,8 +107,17 @@ _REFUSED_MULTILINE = _refused_pattern(multiline=True)
 _REFUSED_LINE = _refused_pattern(multiline=False)
 
 
+# Format characters, and marks that need a base character to show on (a combining
+# accent or a variation selector alone displays nothing, or a dotted circle at most).
+_INVISIBLE_CATEGORIES = frozenset({"Cf", "Mn", "Me"})
+
+
 def _invisible(char: str) -> bool:
-    return char.isspace() or unicodedata.category(char) == "Cf" or ord(char) in _INVISIBLE_FILLERS
+    return (
+        char.isspace()
+        or unicodedata.category(char) in _INVISIBLE_CATEGORIES
+        or ord(char) in _INVISIBLE_FILLERS
+    )
 
 
 def is_blank(value: str) -> bool:

@@ -19,6 +19,10 @@ the attacker's key and that key beside them. It then checks:
 5. every entry is covered by a signed checkpoint: entries after the newest
    checkpoint are *unverified* (no signature commits to them) and fail the
    check unless the caller explicitly allows an unverified tail.
+6. all checkpoints, the old one included, name one origin (one key may sign
+   several logs: the vote log shares the wish log's key), and the old
+   checkpoint is not larger than the bundle's newest (else the bundle is
+   stale or the log rolled back).
 
 Reordering, removal, insertion or truncation change some prefix root, so the
 first checkpoint whose root fails bounds the first bad entry: it lies after
@@ -38,6 +42,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from charter._util.paths import is_file
 from charter.errors import CharterError, EntryError, LedgerError, VerificationError
 from charter.ledger.checkpoint import Checkpoint, parse_verifier, verify_checkpoint
 from charter.ledger.entry import WISH_RECORD
@@ -153,7 +158,23 @@ def verify_export(
     for cp in parsed:
         if not cp.origin.endswith(origin_suffix):
             report.problems.append(f"checkpoint origin {cp.origin!r} is not a {noun} log's")
+    origins = sorted({cp.origin for cp in parsed})
+    if len(origins) > 1:
+        # One key may sign several logs (the vote log shares the wish log's key), so a
+        # valid signature does not make a note belong to this log: its origin must agree.
+        report.problems.append(
+            f"the checkpoints name {len(origins)} origins ({', '.join(map(repr, origins))}); "
+            "a log's checkpoints share one origin: keep only this log's"
+        )
     if report.problems:
+        return report
+    bundle_size = max(cp.size for cp in parsed[: len(checkpoints)])
+    if old_checkpoint and parsed[-1].size > bundle_size:
+        report.problems.append(
+            f"the old checkpoint (size {parsed[-1].size}) is larger than the bundle's newest "
+            f"(size {bundle_size}): the bundle is older than what you saw, or the log rolled "
+            "back; get a newer export and checkpoint"
+        )
         return report
     by_size: dict[int, Checkpoint] = {}
     for cp in parsed:
@@ -213,7 +234,7 @@ def verify_export(
             acc.add(leaf)
             check_prefix()
     report.entries = acc.size
-    newest = max(parsed, key=lambda cp: cp.size)
+    newest = max(parsed[: len(checkpoints)], key=lambda cp: cp.size)  # not the old note
     if acc.size < newest.size:
         report.problems.append(
             f"the export ends after {acc.size} {noun}s but the checkpoint covers {newest.size}: "
@@ -323,7 +344,7 @@ _PIN_FIX = (
 
 def require_export(path: str | Path) -> None:
     """Refuse, in one line, an export file that is not there."""
-    if not Path(path).is_file():
+    if not is_file(path):
         raise LedgerError(f"{path}: no such export file; write one with `charter ledger export`")
 
 
@@ -386,7 +407,12 @@ def load_trusted_logs(path: str | Path) -> dict[str, str]:
             name = parse_verifier(fields[-1]).name
         except LedgerError as exc:
             raise LedgerError(f"{path}:{number}: {exc}") from None
-        trusted[fields[0] if len(fields) == 2 else name] = fields[-1]
+        origin = fields[0] if len(fields) == 2 else name
+        if trusted.setdefault(origin, fields[-1]) != fields[-1]:
+            raise LedgerError(
+                f"{path}:{number}: log {origin!r} is pinned twice with different keys; keep "
+                "the one obtained out of band"
+            )
     if not trusted:
         raise LedgerError(f"{path}: no trusted log in the file; {_PIN_FIX}")
     return trusted
@@ -406,7 +432,7 @@ def pinned_verifier(
     """
     if verifier:
         candidate = Path(verifier)
-        if "+" not in verifier or candidate.is_file():
+        if "+" not in verifier or is_file(candidate):
             try:
                 verifier = candidate.read_text(encoding="utf-8").strip()
             except OSError as exc:
@@ -427,17 +453,13 @@ def pinned_verifier(
     [origin] = origins
     if origin in trusted:
         return trusted[origin]
-    # A companion log (such as the vote log, origin "<log>/votes") is signed by its
-    # parent log's key: pick a trusted key by the signer names on the notes.
-    signers = {
-        line[2:].split(" ", 1)[0]
-        for note in notes
-        for line in note.splitlines()
-        if line.startswith("\u2014 ")  # a signed-note signature line: em dash, space
-    }
-    named = [v for v in trusted.values() if parse_verifier(v).name in signers]
-    if named:
-        return named[0]
+    # A companion log (the vote log, origin "<log>/votes") is signed by its parent log's
+    # key: only that exact origin inherits the parent's pin, never an unrelated one.
+    from charter.ledger.votes import VOTE_ORIGIN_SUFFIX
+
+    parent = origin.removesuffix(VOTE_ORIGIN_SUFFIX)
+    if parent != origin and parent in trusted:
+        return trusted[parent]
     raise LedgerError(
         f"log {origin!r} is not in {trusted_logs}; add its verifier key, obtained out of "
         "band, if you trust it"

@@ -42,14 +42,21 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from charter._util.paths import is_file
 from charter.errors import LedgerError, ProofError, VerificationError
-from charter.ledger.checkpoint import Checkpoint, _split_note, parse_verifier, verify_checkpoint
+from charter.ledger.checkpoint import (
+    Checkpoint,
+    NoteVerifier,
+    _split_note,
+    parse_verifier,
+    verify_checkpoint,
+)
 from charter.ledger.cosign import SplitViewError, WitnessKey, cosign
 from charter.merkle import verify_consistency
 
 EMPTY_ROOT = hashlib.sha256(b"").digest()  # RFC 6962 section 2.1: MTH({})
 MAX_PROOF_LINES = 63  # tlog-witness: a client MUST NOT send more
-_OLD = re.compile(r"old (0|[1-9][0-9]*)")
+_OLD = re.compile(r"old (0|[1-9][0-9]{0,18})")  # a tree size: below 2**63, 19 digits
 _STATE_VERSION = 1
 
 
@@ -127,7 +134,7 @@ def parse_log_option(text: str) -> tuple[str, str]:
             f"--log {text[:80]!r} is not ORIGIN=VERIFIER; e.g. --log "
             "example.org/wishes=example.org/wishes+1a2b3c4d+AQ..."
         )
-    if Path(verifier).is_file():
+    if is_file(verifier):
         verifier = Path(verifier).read_text(encoding="utf-8").strip()
     try:
         parse_verifier(verifier)
@@ -143,6 +150,23 @@ def _origin_of(note: str) -> str:
     except ProofError as exc:
         raise WitnessRequestError(f"add-checkpoint note: {exc}") from None
     return text.split("\n", 1)[0]
+
+
+def _log_signed(note: str, verifier: NoteVerifier) -> str:
+    """``note`` with only the log's own signature lines: what this witness serves.
+
+    A submitter may add lines under other names, including ones that claim to be
+    other witnesses' cosignatures. Served on, a bad line under a pinned witness's
+    name would make the note fail for every client that pins that witness
+    (c2sp.org/signed-note: each line by a known key must verify), so they are dropped.
+    """
+    text, signatures = _split_note(note)
+    lines = [
+        f"\u2014 {name} {base64.b64encode(key_id + signature).decode('ascii')}\n"
+        for name, key_id, signature in signatures
+        if name == verifier.name and key_id == verifier.key_id
+    ]
+    return text + "\n" + "".join(lines)
 
 
 class Witness:
@@ -171,6 +195,7 @@ class Witness:
         self.clock = clock
         self._lock = threading.Lock()
         self._state = self._load()
+        self._evidence_seen: set[tuple[str, str]] | None = None  # read on first use
 
     # -- state -------------------------------------------------------------------------
     def _load(self) -> dict[str, dict]:
@@ -204,7 +229,17 @@ class Witness:
             os.close(folder)
 
     def _record_evidence(self, kind: str, origin: str, note: str, **details: object) -> None:
-        """Append a signed checkpoint that failed consistency (spec: MAY log it)."""
+        """Append a signed checkpoint that failed consistency (spec: MAY log it), once.
+
+        Signed checkpoints are public, so anyone can resubmit one with a junk proof;
+        recording each resubmission would let them fill the disk (and fsync per
+        request). The log-signed note is the evidence: it is kept once per kind.
+        """
+        if self._evidence_seen is None:
+            self._evidence_seen = {(row["kind"], row["offered"]) for row in self.evidence()}
+        if (kind, note) in self._evidence_seen:
+            return
+        self._evidence_seen.add((kind, note))
         held = self._state.get(origin, {}).get("note")
         row = {"time": int(self.clock()), "kind": kind, "origin": origin, "offered": note}
         row.update(held=held, **details)
@@ -290,7 +325,7 @@ class Witness:
                 origin: {
                     "size": checkpoint.size,
                     "root": base64.b64encode(checkpoint.root).decode("ascii"),
-                    "note": note + line,
+                    "note": _log_signed(note, verifier) + line,
                 },
             }
             self._save(logs)

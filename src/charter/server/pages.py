@@ -22,7 +22,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
 from charter.ledger.votes import Tally
-from charter.server.service import WishService
+from charter.server.service import MAX_INDEX, WishService
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -94,7 +94,7 @@ def submit_page(request: Request, parent: str = "") -> HTMLResponse:
 def wishes_page(
     request: Request,
     q: str = Query("", max_length=200),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_INDEX),
 ) -> HTMLResponse:
     """Browse the wishes, or search them with ``q``, a page at a time."""
     service = _service(request)
