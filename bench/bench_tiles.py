@@ -29,7 +29,6 @@ import itertools
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -44,8 +43,10 @@ from charter.ledger.entry import generate_author_key, new_salt, sign_entry
 from charter.ledger.log import Ledger
 from charter.ledger.tiles import Tile, encode_index, read_tile, verify_tiles
 
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_server import start_server
+
 ORIGIN = "bench.example/wishes"
-SERVE = "import typer; from charter.cli.serve import serve; typer.run(serve)"
 
 
 def build_ledger(db: Path, key: LogKey, count: int) -> None:
@@ -68,25 +69,6 @@ def build_ledger(db: Path, key: LogKey, count: int) -> None:
             ledger.grant(key_b64, count)
         for start in range(0, count, 500):
             ledger.append(entries[start : start + 500])
-
-
-def start_server(db: Path, key_file: Path, port: int) -> subprocess.Popen:
-    args = [str(db), "--key-file", str(key_file), "--port", str(port)]
-    server = subprocess.Popen(
-        [sys.executable, "-c", SERVE, *args, "--no-rate-limit", "--log-level", "warning"],
-        stdout=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/checkpoint", timeout=1).raise_for_status()
-            return server
-        except httpx.HTTPError:
-            if server.poll() is not None:
-                raise SystemExit(f"the server exited with {server.returncode}") from None
-            time.sleep(0.1)
-    server.kill()
-    raise SystemExit("the server did not answer within 30 s")
 
 
 def hammer(base: str, paths: list[str], seconds: float, threads: int) -> dict:
