@@ -1,8 +1,8 @@
 """Choice log-probs over OpenAI-compatible servers: exact token matching and constrained retries.
 
 Scripted tests replay reply shapes recorded after vLLM, llama.cpp server and the
-OpenAI API (``data/choice_replies.json``); the tests marked ``model``/``server``
-run the same path against a real llama.cpp server on loopback.
+OpenAI API (``data/choice_replies.json``); tests/backends/test_openai_server.py
+runs the same path against a real llama.cpp server on loopback.
 """
 
 from __future__ import annotations
@@ -277,50 +277,3 @@ def test_grammar_literal_is_escaped():
     assert constraint_fields("grammar", 'say "hi"\\') == {"grammar": r'root ::= "say \"hi\"\\"'}
     assert constraint_fields("guided_choice", "A") == {"guided_choice": ["A"]}
     assert constraint_fields("structured_outputs", "A") == {"structured_outputs": {"choice": ["A"]}}
-
-
-# -- a real llama.cpp server on loopback ---------------------------------------------
-
-QUESTION = [
-    {
-        "role": "user",
-        "content": "Which of these is a fruit? A) an apple B) a hammer. Answer with the letter.",
-    }
-]
-
-
-@pytest.fixture(scope="module")
-def server_url():
-    from charter._util.net import llama_server
-    from charter.backends.embedded import policy_model_path
-
-    with llama_server(policy_model_path(), "smol", logits_all=True) as url:
-        yield url
-
-
-@pytest.mark.model
-@pytest.mark.server
-def test_real_server_choice_probabilities_favour_the_answer(server_url):
-    model = load_chat_model(ModelSpec(backend="openai", model="smol", base_url=server_url))
-    values = model.choice_logprobs(QUESTION, ["A", "B"])
-    model.close()
-    assert all(math.isfinite(v) and v < 0 for v in values)
-    probs = normalize_choices(values)
-    assert sum(probs) == pytest.approx(1.0)
-    assert probs[0] > 0.8
-
-
-@pytest.mark.model
-@pytest.mark.server
-def test_real_server_scores_a_missing_choice_through_the_grammar(server_url, policy_llama):
-    # "Q" is far outside the top 20 tokens; auto finds that the server ignores the
-    # vLLM fields and honours a GBNF grammar, whose forced token carries the
-    # model's own log-prob (llama.cpp reports log-probs before sampling).
-    model = load_chat_model(ModelSpec(backend="openai", model="smol", base_url=server_url))
-    values = model.choice_logprobs(QUESTION, ["A", "B", "Q"])
-    model.close()
-    assert model.constraint_in_use == "grammar"
-    assert all(math.isfinite(v) for v in values)
-    assert values[2] < min(values[:2])
-    local = policy_llama.choice_logprobs(QUESTION, ["A", "B", "Q"])
-    assert values == pytest.approx(local, abs=0.05)

@@ -77,6 +77,8 @@ def test_append_read_round_trip(store):
         assert store.index_of(entry.entry_id) == entry.index
     assert store.index_of("ff" * 32) is None
     assert store.index_of("not hex") is None
+    wanted = [e.entry_id for e in stored[::2]] + ["ff" * 32, "not hex"]
+    assert store.indexes_of(wanted) == {e.entry_id: e.index for e in stored[::2]}
     # Every node given is readable, level 0 included (answered from the entries).
     given = dict(first.nodes + second.nodes)
     assert store.get_nodes(list(given)) == given

@@ -45,14 +45,28 @@ def signed_raw(person, behaviour: str) -> dict:
     return data
 
 
+HIDDEN = {
+    "tag characters": (
+        "Help them.\U000e0049\U000e0067\U000e006e\U000e006f\U000e0072\U000e0065",
+        r"contains U\+E0049 \(a Unicode tag character, invisible\) at position 11",
+    ),
+    "U+2028": ("Help\u2028them.", r"contains U\+2028 \(a line or paragraph separator\)"),
+    "U+2029": ("Help\u2029them.", r"contains U\+2029 \(a line or paragraph separator\)"),
+    "NEL": ("Help\x85them.", r"contains U\+0085 \(a C1 control character\)"),
+    "annotation": ("Help\ufff9x\ufffay\ufffb", r"contains U\+FFF9 \(an interlinear annotation"),
+    "variation selector only": ("\ufe0f", r"empty; write what the AI should do"),
+    "combining marks only": ("\u0301\u0308", r"empty; write what the AI should do"),
+}
+
+
 @pytest.fixture
 def client(ledger) -> TestClient:
     return TestClient(create_app(ledger, rate_per_minute=None, ip_rate_per_minute=None))
 
 
-@pytest.mark.parametrize("case", UNSAFE)
+@pytest.mark.parametrize("case", [*UNSAFE, *HIDDEN])
 def test_the_api_answers_422_with_one_line_naming_the_field(case, client, funded, ledger):
-    text, words = UNSAFE[case]
+    text, words = {**UNSAFE, **HIDDEN}[case]
     person = funded()
     reply = client.post(
         f"{API}/wishes",
@@ -96,35 +110,6 @@ def test_the_browser_normalises_text_as_the_cli_signer_does(browser, live_server
 
 
 # -- issue 14 review: hidden text, other line breaks, marks alone, and text not in NFC -------
-
-HIDDEN = {
-    "tag characters": (
-        "Help them.\U000e0049\U000e0067\U000e006e\U000e006f\U000e0072\U000e0065",
-        r"contains U\+E0049 \(a Unicode tag character, invisible\) at position 11",
-    ),
-    "U+2028": ("Help\u2028them.", r"contains U\+2028 \(a line or paragraph separator\)"),
-    "U+2029": ("Help\u2029them.", r"contains U\+2029 \(a line or paragraph separator\)"),
-    "NEL": ("Help\x85them.", r"contains U\+0085 \(a C1 control character\)"),
-    "annotation": ("Help\ufff9x\ufffay\ufffb", r"contains U\+FFF9 \(an interlinear annotation"),
-    "variation selector only": ("\ufe0f", r"empty; write what the AI should do"),
-    "combining marks only": ("\u0301\u0308", r"empty; write what the AI should do"),
-}
-
-
-@pytest.mark.parametrize("case", HIDDEN)
-def test_hidden_text_is_refused_at_intake(case, client, funded, ledger):
-    text, words = HIDDEN[case]
-    person = funded()
-    reply = client.post(
-        f"{API}/wishes",
-        content=json.dumps(signed_raw(person, text), ensure_ascii=False).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    assert reply.status_code == 422, reply.text
-    message = reply.json()["error"]
-    assert message.startswith("field wish.behaviour: ") and "\n" not in message
-    assert re.search(words, message), message
-    assert ledger.size == 0 and ledger.balance(person.key) == 100
 
 
 def test_text_signed_in_another_normal_form_is_refused_not_rewritten(client, funded, ledger):

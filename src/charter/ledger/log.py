@@ -258,10 +258,10 @@ class Ledger:
 
         def flush() -> None:
             nonlocal appended, skipped, batch
-            seen: set[str] = set()
+            seen = set(self._store.indexes_of([entry.id for _, entry in batch]))
             fresh = []
             for number, entry in batch:
-                if entry.id in seen or self.find(entry.id) is not None:
+                if entry.id in seen:
                     skipped += 1  # written by an earlier, interrupted run (or repeated)
                 else:
                     seen.add(entry.id)

@@ -101,6 +101,10 @@ class LedgerStore(Protocol):
         """Index of the entry with this id, or None."""
         ...
 
+    def indexes_of(self, entry_ids: Sequence[str]) -> dict[str, int]:
+        """Index of each entry among ``entry_ids`` that the log holds (absent ids left out)."""
+        ...
+
     def nonces_used(self, pairs: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
         """The ``(author_key, nonce)`` pairs among ``pairs`` already stored."""
         ...

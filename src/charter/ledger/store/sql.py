@@ -297,12 +297,20 @@ class SqlStore:
 
     def index_of(self, entry_id: str) -> int | None:
         """Index of the wish entry with this id, or None."""
-        leaf = entry_id_bytes(entry_id)
-        if leaf is None:
-            return None
-        with self._errors("looking up an entry"):
-            found = self._scalar("SELECT idx FROM entries WHERE leaf_hash = ?", (leaf,))
-        return None if found is None else int(found)
+        return self.indexes_of([entry_id]).get(entry_id)
+
+    def indexes_of(self, entry_ids: Sequence[str]) -> dict[str, int]:
+        """Index of each wish entry among ``entry_ids`` that the log holds (one query a chunk)."""
+        leaves = {leaf: i for i in entry_ids if (leaf := entry_id_bytes(i)) is not None}
+        found: dict[str, int] = {}
+        with self._errors("looking up entries"):
+            for part in chunks(list(leaves), self.dialect.max_params):
+                marks = ",".join("?" * len(part))
+                rows = self.dialect.query(
+                    f"SELECT leaf_hash, idx FROM entries WHERE leaf_hash IN ({marks})", part
+                )
+                found.update((leaves[bytes(leaf)], int(idx)) for leaf, idx in rows)
+        return found
 
     def nonces_used(self, pairs: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
         """The ``(author_key, nonce)`` pairs among ``pairs`` already stored."""
