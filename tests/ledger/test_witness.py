@@ -158,7 +158,7 @@ def test_witness_verifiers_from_values_and_files(tmp_path, witness_key, log_key)
     (tmp_path / "ws.txt").write_text(f"# pinned witnesses\n{other}\n\n")
     vkey = witness_key.verifier_string()
     assert read_witness_verifiers([vkey, str(tmp_path / "ws.txt")]) == [vkey, other]
-    with pytest.raises(LedgerError, match="neither a witness vkey nor a readable file"):
+    with pytest.raises(LedgerError, match="neither a key nor a readable file"):
         read_witness_verifiers([str(tmp_path / "missing")])
     with pytest.raises(LedgerError, match="type 0x04"):
         read_witness_verifiers([log_key.verifier_string()])

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from charter._util.paths import is_file
+from charter._util.paths import key_or_file
 from charter.errors import ConfigError, LedgerError, RootMismatchError, SignatureError
 from charter.ledger.checkpoint import (
     _SIGNATURE_START,
@@ -96,17 +96,7 @@ def read_witness_verifiers(values: Iterable[str]) -> list[str]:
     """
     vkeys = []
     for value in values:
-        path = Path(value)
-        if "+" not in value or is_file(path):
-            try:
-                lines = path.read_text(encoding="utf-8").splitlines()
-            except (OSError, UnicodeDecodeError) as exc:
-                raise LedgerError(
-                    f"--witness {value}: neither a witness vkey nor a readable file ({exc})."
-                ) from None
-        else:
-            lines = [value]
-        for line in lines:
+        for line in key_or_file(value, "--witness").splitlines():
             line = line.strip()
             if line and not line.startswith("#"):
                 try:

@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from charter._util.paths import is_file
+from charter._util.paths import is_file, key_or_file
 from charter.errors import CharterError, EntryError, LedgerError, VerificationError
 from charter.ledger.checkpoint import Checkpoint, parse_verifier, verify_checkpoint
 from charter.ledger.entry import WISH_RECORD
@@ -431,14 +431,7 @@ def pinned_verifier(
         LedgerError: no key is pinned, or the notes' origin is not a trusted log.
     """
     if verifier:
-        candidate = Path(verifier)
-        if "+" not in verifier or is_file(candidate):
-            try:
-                verifier = candidate.read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise LedgerError(
-                    f"--verifier {verifier}: not a key or a readable file ({exc})"
-                ) from None
+        verifier = key_or_file(verifier, "--verifier")
         parse_verifier(verifier)  # a malformed key fails here, in one line
         return verifier
     if trusted_logs is None:

@@ -42,7 +42,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from charter._util.paths import is_file
+from charter._util.paths import key_or_file
 from charter.errors import LedgerError, ProofError, VerificationError
 from charter.ledger.checkpoint import (
     Checkpoint,
@@ -134,8 +134,7 @@ def parse_log_option(text: str) -> tuple[str, str]:
             f"--log {text[:80]!r} is not ORIGIN=VERIFIER; e.g. --log "
             "example.org/wishes=example.org/wishes+1a2b3c4d+AQ..."
         )
-    if is_file(verifier):
-        verifier = Path(verifier).read_text(encoding="utf-8").strip()
+    verifier = key_or_file(verifier, "--log")
     try:
         parse_verifier(verifier)
     except LedgerError as exc:

@@ -22,11 +22,10 @@ import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 
-from charter._util.paths import is_file
+from charter._util.paths import key_or_file
 from charter.errors import CharterError, ConfigError, LedgerError
 from charter.ledger.checkpoint import Checkpoint, _split_note
 from charter.ledger.cosign import parse_witness_verifier, verify_cosignature
@@ -61,9 +60,7 @@ class WitnessEndpoint:
                 f"--witness {text[:80]!r} is not URL=VERIFIER; e.g. "
                 "--witness http://127.0.0.1:8001=witness.example/w1+1a2b3c4d+BA..."
             )
-        if is_file(verifier):
-            verifier = Path(verifier).read_text(encoding="utf-8").strip()
-        return cls(url.rstrip("/"), verifier)
+        return cls(url.rstrip("/"), key_or_file(verifier, "--witness"))
 
 
 class CosignatureCollector:
