@@ -142,16 +142,19 @@ class Ledger:
             entries: signed entries, in the order to append them.
             check_clock: refuse timestamps far from now (off for imports).
         """
-        if not entries:
-            return []
         policy = self.policy if check_clock else replace(self.policy, max_clock_skew_s=None)
-        ids = []
         for i, entry in enumerate(entries):
             try:
                 validate_entry(entry, policy)
             except EntryError as exc:
                 raise type(exc)(f"entry {i}: {exc}") from None
-            ids.append(entry.id)
+        return self._append_valid(entries)
+
+    def _append_valid(self, entries: Sequence[Entry]) -> list[int]:
+        """Append entries that already passed ``validate_entry`` (one store transaction)."""
+        if not entries:
+            return []
+        ids = [entry.id for entry in entries]
 
         def write(batch: PreparedBatch) -> list[int]:
             stored = [
@@ -268,7 +271,8 @@ class Ledger:
                     fresh.append((number, entry))
             if fresh:
                 try:
-                    appended += len(self.append([e for _, e in fresh], check_clock=False))
+                    # Each line was validated as it was read: write without checking again.
+                    appended += len(self._append_valid([e for _, e in fresh]))
                 except CharterError as exc:
                     lines = f"{fresh[0][0]}..{fresh[-1][0]}"
                     raise type(exc)(f"{path}: lines {lines}: {exc}") from None
