@@ -144,3 +144,17 @@ def test_raising_a_limit_only_adds_wishes_to_the_sample():
         assert set(judged_sample(wishes, small, 1, "rubric")) <= set(
             judged_sample(wishes, large, 1, "rubric")
         )
+
+
+def test_page_shows_each_citation_with_its_proof(analysed):
+    folder, results, _ = analysed
+    page = write_report(results, folder / "page.html").read_text()
+    assert 'id="citations"' in page and 'class="citation-row"' in page
+    assert ">verifies<" in page and ">bound<" in page
+    assert ">fails<" not in page
+
+
+def test_reconstruction_on_few_wishes_reads_inconclusive(analysed):
+    _, results, _ = analysed
+    page = render_report(results)
+    assert "inconclusive at n=3" in page  # 3 wishes: a Wilson interval that includes chance

@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 
 from charter.backends.scripted import ScriptedChatModel
 from charter.errors import ConfigError
-from charter.evals.results import read_report
+from charter.evals.results import EvalResult, ModelScore, read_report
+from charter.evals.suites import InspectSpec, Job, Plan, SampleInput, Suite, Verdict
 from charter.prompts import load_prompts, over_refusal_path
 from charter.runs import run_experiment
 from charter.runs.config import load_config
@@ -331,3 +332,83 @@ def test_agentic_suite_runs_in_the_stage_with_provenance(tmp_path, served):
     assert all(r["provenance"]["config_hash"] for r in replies)
     summary = json.loads((folder / "agentic_summary.json").read_text())
     assert summary["suites"]["charter_agentic"]["baseline"] == "base"
+
+
+class LengthSuite(Suite):
+    """A suite from outside the package: is each answer longer than 25 characters?"""
+
+    name = "length"
+    inspect_task = "answer_length"
+    description = "answers longer than 25 characters"
+    default_limit = 2
+    opt_in = True
+    judges = ()
+
+    def plan(self, spec, ctx):
+        return Plan({self.name: load_prompts("builtin:helpfulness", limit=spec.limit(self.name))})
+
+    def jobs(self, spec, ctx, plan, answers):
+        return [
+            Job(f"length:{m}:{p.id}", lambda judge, t=text: {"long": len(t) > 25}, {"model": m})
+            for p in plan.group(self.name)
+            for m in spec.models
+            if (text := answers.text(m, p.id)) is not None
+        ]
+
+    def results(self, plan, judged):
+        rows = [r for r in judged.rows.values() if r["key"].startswith("length:")]
+        per_model = {
+            m: ModelScore(model=m, value=sum(r["long"] for r in mine) / len(mine), n=len(mine))
+            for m in judged.models
+            if (mine := [r for r in rows if r["model"] == m])
+        }
+        return [
+            EvalResult(name="long_answers", suite=self.name, metric="rate", per_model=per_model)
+        ]
+
+    def inspect(self, limit: int | None = None, judge: str = "scripted") -> InspectSpec:
+        return InspectSpec(
+            name=self.inspect_task,
+            samples=[SampleInput(p.id, p.prompt) for p in load_prompts("builtin:helpfulness")][
+                :limit
+            ],
+            scorer="length",
+            score=lambda models, sample: Verdict(value=float(len(sample.reply) > 25)),
+            models={"judge": judge},
+            inspect_metrics=("mean",),
+        )
+
+
+@pytest.fixture
+def length_suite(monkeypatch):
+    from charter.evals import suites
+
+    monkeypatch.setattr(suites, "_REGISTERED", {s.name: s for s in suites.all_suites()})
+    return suites.register(LengthSuite())
+
+
+def test_a_registered_suite_runs_in_the_stage_the_cli_and_inspect(tmp_path, served, length_suite):
+    from inspect_ai import eval as inspect_eval
+
+    from charter.cli.main import app
+    from charter.evals import inspect_tasks
+
+    path = write_config(tmp_path, suites=["evasive", "length"], limits={"length": 2})
+    counts = run_experiment(path, progress=False).stages["eval"]
+    assert counts["failed"] == 0
+    report = read_report(tmp_path / "out" / "eval")
+    assert [r.name for r in report.results] == ["evasiveness", "long_answers"]
+    long_answers = report.result("long_answers").per_model
+    assert long_answers["tuned"].value == 1.0 and long_answers["base"].value == 0.0  # BARE
+    assert long_answers["base"].n == 2
+    listed = CliRunner().invoke(app, ["eval", "suites", "--json"])
+    assert {"name": "length", "inspect_task": "answer_length"}.items() <= next(
+        s for s in json.loads(listed.output)["suites"] if s["name"] == "length"
+    ).items()
+    log = inspect_eval(
+        inspect_tasks.answer_length(limit=1),
+        model="charter/scripted",
+        log_dir=str(tmp_path / "logs"),
+        display="none",
+    )[0]
+    assert log.status == "success", log.error

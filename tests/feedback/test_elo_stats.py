@@ -91,3 +91,42 @@ def test_wilson_interval_known_values():
 def test_percentile_interval():
     low, high = percentile_interval(list(range(101)))
     assert low == pytest.approx(2.5) and high == pytest.approx(97.5)
+
+
+def test_mcnemar_exact_matches_the_binomial_tail():
+    from charter.feedback.stats import mcnemar_exact
+
+    assert mcnemar_exact(0, 0) == 1.0
+    assert mcnemar_exact(5, 5) == 1.0
+    # 0 vs 6 discordant: 2 * 0.5**6
+    assert abs(mcnemar_exact(0, 6) - 2 / 64) < 1e-12
+    assert abs(mcnemar_exact(6, 0) - mcnemar_exact(0, 6)) < 1e-12
+    # 2 vs 10: 2 * P(X <= 2), X ~ Bin(12, 1/2) = 2 * 79 / 4096
+    assert abs(mcnemar_exact(2, 10) - 2 * 79 / 4096) < 1e-12
+    assert mcnemar_exact(3, 12) < 0.05 < mcnemar_exact(4, 9)
+
+
+def test_paired_difference_is_a_newcombe_interval():
+    import math
+
+    from charter.feedback.stats import mcnemar_exact, paired_difference, wilson_interval
+
+    # (a, b, c, d) = (12, 9, 2, 21): the first model is positive on 21 items, the second on 14.
+    pairs = [(True, True)] * 12 + [(True, False)] * 9 + [(False, True)] * 2 + [(False, False)] * 21
+    diff, low, high = paired_difference(pairs)
+    assert abs(diff - 7 / 44) < 1e-9
+    assert -1 < low < diff < high < 1
+    # Correlated pairs give a narrower interval than treating the two samples as independent.
+    l1, u1 = wilson_interval(21, 44)
+    l2, u2 = wilson_interval(14, 44)
+    p1, p2 = 21 / 44, 14 / 44
+    independent = (diff - math.hypot(p1 - l1, u2 - p2), diff + math.hypot(u1 - p1, p2 - l2))
+    assert independent[0] < low and high < independent[1]
+    assert mcnemar_exact(9, 2) > 0.05  # borderline: the exact test does not reject at 9 vs 2
+    assert paired_difference([]) == (0.0, -1.0, 1.0)
+    same = [(True, True)] * 5 + [(False, False)] * 5
+    d, lo, hi = paired_difference(same)
+    assert d == 0 and lo < 0 < hi
+    all_moved = [(True, False)] * 30
+    d, lo, hi = paired_difference(all_moved)
+    assert d == 1 and 0.8 < lo <= 1 and hi == 1

@@ -103,6 +103,13 @@ def test_cli_verify_prove_and_check(tmp_path):
     wrong = _charter("check-proof", str(tmp_path / "p.json"), "--root", "11" * 32)
     assert wrong.returncode == VerificationError.exit_code
     assert wrong.stderr.startswith("error:") and "Traceback" not in wrong.stderr
+    held = tmp_path / "d4.txt"
+    held.write_text(TEXTS[4])
+    proof = str(tmp_path / "p.json")
+    assert _charter("check-proof", proof, "--document", str(held)).returncode == 0
+    held.write_text(TEXTS[4] + " (edited)")
+    edited = _charter("check-proof", proof, "--document", str(held))
+    assert edited.returncode == VerificationError.exit_code and "Traceback" not in edited.stderr
 
     manifest["documents"][0], manifest["documents"][1] = (
         manifest["documents"][1], manifest["documents"][0],
@@ -112,3 +119,25 @@ def test_cli_verify_prove_and_check(tmp_path):
     assert bad.returncode == VerificationError.exit_code and "ascending" in bad.stderr
     unknown = _charter("prove", str(mix), "nope")
     assert unknown.returncode == 2 and "not a file" in unknown.stderr
+
+
+def test_a_tampered_document_is_caught_against_its_proof(manifest):
+    # The check compares the document the verifier holds with the proven leaf,
+    # not the proof's own field with itself (which could never fail).
+    stored = TEXTS[5]
+    proof = prove(manifest, doc_sha256(stored))
+    verify_proof(proof, manifest["root"], document=stored)
+    with pytest.raises(ProofError, match="was changed"):
+        verify_proof(proof, manifest["root"], document=stored + " (edited)")
+
+
+def test_an_inclusion_proof_whose_leaf_is_another_document_fails(manifest):
+    # The path is valid for leaf 4, but the proof claims it includes another document.
+    other = doc_sha256(TEXTS[7])
+    proof = prove(manifest, manifest["documents"][4])
+    assert proof["leaf"] == proof["document"] == manifest["documents"][4]
+    forged = {**proof, "document": other}
+    with pytest.raises(ProofError, match="holds document"):
+        verify_proof(forged, manifest["root"])
+    with pytest.raises(ProofError):
+        verify_proof(forged, manifest["root"], document=TEXTS[7])

@@ -86,3 +86,28 @@ def test_parquet_and_saved_dataset_inputs(tmp_path):
     (tmp_path / "folder").mkdir()
     with pytest.raises(DatasetError, match="saved with save_to_disk"):
         load_prompts(tmp_path / "folder")
+
+
+def test_prompt_sources_concatenate_in_order_and_refuse_a_shared_id(tmp_path):
+    from charter.prompts import load_prompt_sources
+
+    both = load_prompt_sources(["builtin:redteam", "builtin:helpfulness"])
+    redteam = load_prompts("builtin:redteam")
+    assert [r.id for r in both[: len(redteam)]] == [r.id for r in redteam]
+    assert len(both) == len(redteam) + len(load_prompts("builtin:helpfulness"))
+    assert len(load_prompt_sources(["builtin:redteam", "builtin:helpfulness"], limit=260)) == 260
+    assert load_prompt_sources("builtin:redteam", limit=3) == redteam[:3]
+    with pytest.raises(DatasetError, match="also in builtin:redteam"):
+        load_prompt_sources(["builtin:redteam", "builtin:redteam"])
+
+
+def test_every_shipped_eval_set_is_a_builtin_and_held_out():
+    from charter.prompts import BUILTIN, check_held_out
+
+    for name in BUILTIN:
+        assert load_prompts(f"builtin:{name}")
+    for name in ("over_refusal", "helpfulness_heldout", "conflicts"):
+        with pytest.raises(DatasetError, match="held-out"):
+            check_held_out(load_prompts(f"builtin:{name}", limit=1))
+    check_held_out(load_prompts("builtin:redteam"))
+    check_held_out(load_prompts("builtin:helpfulness"))

@@ -16,10 +16,12 @@ from charter.backends.base import (
     normalize_choices,
 )
 from charter.backends.batch import generate_many
+from charter.backends.cache import CachedChatModel, RequestCache
 from charter.backends.registry import EmbedderSpec, ModelSpec, load_chat_model, load_embedder
 from charter.backends.scripted import HashingEmbedder, ScriptedChatModel
 
 __all__ = [
+    "CachedChatModel",
     "ChatModel",
     "ChoiceScorer",
     "Completion",
@@ -29,6 +31,7 @@ __all__ = [
     "HashingEmbedder",
     "Message",
     "ModelSpec",
+    "RequestCache",
     "ScriptedChatModel",
     "generate_many",
     "load_chat_model",

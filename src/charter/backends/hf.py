@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from charter._util.progress import quiet_libraries
 from charter.backends.base import Completion, GenerateParams, Message, check_messages
 from charter.backends.microbatch import MicroBatcher
 from charter.errors import BackendError, ModelNotFoundError, missing_extra
@@ -40,8 +41,11 @@ def load_hf(path: str | Path, gguf_file: str | None = None, dtype: str = "float3
             raise ModelNotFoundError(f"{path / gguf_file}: no such GGUF file.")
         kwargs["gguf_file"] = gguf_file
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype), **kwargs)
+        with quiet_libraries():  # no "Loading weights"/"de-quantizing" bars between Charter's
+            tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
+            model = AutoModelForCausalLM.from_pretrained(
+                path, dtype=getattr(torch, dtype), **kwargs
+            )
     except (OSError, ValueError) as exc:
         raise BackendError(f"{path}: transformers cannot load it ({exc}).") from None
     if gguf_file and getattr(model, "hf_quantizer", None) is not None:

@@ -71,9 +71,11 @@ from charter.errors import (
     ConfigError,
 )
 from charter.feedback.preference_judges import JudgeLabeler
-from charter.prompts import PromptRecord, load_prompts
+from charter.prompts import PromptRecord, load_prompt_sources
+from charter.runs import estimate as est
 from charter.runs.config import StageSpec
 from charter.runs.context import RunContext
+from charter.runs.estimate import CallEstimate, PlanContext
 from charter.runs.plugins import plugin
 from charter.runs.store import ErrorLog, JsonlStore, read_jsonl, write_json
 
@@ -111,7 +113,9 @@ class LabelSpec(StageSpec):
     wish_reward: dict[str, Any] = Field(
         default_factory=dict, description="wish_reward: scorer, k, transform, relevance_top, tau..."
     )
-    prompts: str = Field("builtin:redteam", description="builtin:<set> or a .jsonl path")
+    prompts: str | list[str] = Field(
+        "builtin:redteam", description="builtin:<set> or a path, or a list of them (concatenated)"
+    )
     limit: int | None = Field(None, ge=1, description="only the first N prompts")
     samples: int = Field(2, ge=2, description="responses sampled per prompt")
     temperatures: list[float] = Field(
@@ -155,6 +159,52 @@ class LabelSpec(StageSpec):
         if self.labeler is None and self.labeler_kind in ("constitution", "judge"):
             raise ValueError("labeler is required (a key under `models`: the feedback model)")
         return self
+
+    def estimate(self, ctx: PlanContext) -> list[CallEstimate]:
+        """Samples from the policy, then labels: per pair, each principle in both orders.
+
+        Label questions are rendered from the real comparison template with
+        answers as long as ``max_tokens``; ``wish_reward`` and ``judge``
+        labelers are counted like the constitution labeler (2 orders per
+        principle), an approximation.
+        """
+        prompts = load_prompt_sources(self.prompts, ctx.resolve, limit=self.limit)
+        pairs = pair_indices(self.samples, self.pairing)
+        pool = article_pool(self, ctx.constitution)
+        answer = "x" * est.CHARS_PER_TOKEN * self.max_tokens
+        template = self.cot_template if self.chain_of_thought else self.comparison_template
+        samples = [
+            est.message_tokens([{"role": "user", "content": p.prompt}])
+            for p in prompts
+            for _ in range(self.samples)
+        ]
+        questions = [
+            est.message_tokens(
+                lp.comparison_messages(
+                    template, p.prompt, pool[(i + k) % len(pool)], answer, answer, self.rationale
+                )
+            )
+            for i, p in enumerate(prompts)
+            for _ in pairs
+            for k in range(self.principles)
+            for _order in range(2)
+        ]
+        labeler = self.labeler or self.policy
+        out = [est.generations(self.policy, "sample", samples, self.max_tokens)]
+        if self.chain_of_thought:
+            out.append(
+                est.generations(labeler, "label reasoning", questions, self.reasoning_max_tokens)
+            )
+            questions = [q + self.reasoning_max_tokens + 20 for q in questions]
+        out.append(
+            est.choices(
+                labeler,
+                "label (principles x 2 orders)",
+                questions,
+                note=f"{len(pairs)} pair(s) per prompt, {self.principles} principle(s), 2 orders",
+            )
+        )
+        return out
 
     def judges(self) -> list[tuple[str, str, str]]:
         """The calibrated judge that labels, with ``labeler_kind: judge``."""
@@ -223,7 +273,7 @@ def run_labels(
         # The copied context records the wish set's checkpoint in every row's provenance.
         labeler, ctx = plugin("labeler", "wish_reward")(spec, ctx)
     folder = ctx.prepare_stage(spec, restart)
-    prompts = load_prompts(ctx.resolve(spec.prompts), limit=spec.limit)
+    prompts = load_prompt_sources(spec.prompts, ctx.resolve, limit=spec.limit)
     from charter.prompts import check_held_out
 
     check_held_out(prompts)  # the eval's held-out scenarios are never trained on

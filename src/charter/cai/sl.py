@@ -78,8 +78,10 @@ from charter.errors import CharterError, ConfigError
 from charter.feedback.response_judges import judge_reply
 from charter.feedback.stats import wilson_interval
 from charter.prompts import PromptRecord, load_prompts
+from charter.runs import estimate as est
 from charter.runs.config import StageSpec
 from charter.runs.context import RunContext
+from charter.runs.estimate import CallEstimate, PlanContext
 from charter.runs.store import ErrorLog, JsonlStore, read_jsonl, write_json
 
 QUALITY = "quality.json"
@@ -189,6 +191,86 @@ class SLCAISpec(StageSpec):
         self.critic = self.critic or self.reviser
         return self
 
+    def estimate(self, ctx: PlanContext) -> list[CallEstimate]:
+        """Calls of a full run, rendering the real critique and revision templates.
+
+        Answers, critiques and revisions are stood in for by text as long as
+        their ``max_tokens`` limits (the most they can be), and article ``i``
+        of the pool serves prompt ``i`` (the run draws by relevance). The
+        quality gate counts its battery at 4 calls per revision and every
+        retry as taken: upper bounds.
+        """
+        pool = select_articles(ctx.constitution, self.articles, self.name)
+        harmful = load_prompts(ctx.resolve(self.prompts), limit=self.limit)
+        helpful = _helpful_prompts(self, ctx, len(harmful))
+        t = self.templates()
+        filler = "x" * est.CHARS_PER_TOKEN
+        answer = filler * self.response_max_tokens
+        critique_text = filler * self.critique_max_tokens
+        revised = filler * self.revision_max_tokens
+        critiques, revisions = [], []
+        for i, p in enumerate(harmful):
+            article = pool[i % len(pool)]
+            for r in range(self.rounds):
+                current = answer if r == 0 else revised
+                critiques.append(
+                    est.message_tokens(
+                        sp.critique_messages(
+                            t, article, p.prompt, current, self.few_shot, self.chain_of_thought
+                        )
+                    )
+                )
+                revisions.append(
+                    est.message_tokens(
+                        sp.revision_messages(
+                            t, article, p.prompt, current, critique_text, self.few_shot
+                        )
+                    )
+                )
+        out = [
+            est.generations(
+                self.policy,
+                "helpful answer",
+                [est.message_tokens([{"role": "user", "content": p.prompt}]) for p in helpful],
+                self.response_max_tokens,
+            ),
+            est.generations(
+                self.policy,
+                "initial answer",
+                [est.message_tokens([{"role": "user", "content": p.prompt}]) for p in harmful],
+                self.response_max_tokens,
+            ),
+            est.generations(str(self.critic), "critique", critiques, self.critique_max_tokens),
+            est.generations(str(self.reviser), "revision", revisions, self.revision_max_tokens),
+        ]
+        if self.quality_judge is not None:
+            attempts = 1 + self.quality_retries
+            judged = [
+                est.approx_tokens(p.prompt) + self.revision_max_tokens + est.JUDGE_TEMPLATE_TOKENS
+                for p in harmful
+            ]
+            out.append(
+                est.choices(
+                    self.quality_judge,
+                    "quality judge battery",
+                    judged * 4 * attempts,
+                    upper_bound=True,
+                    note=f"up to 4 questions per revision, {attempts} attempt(s)",
+                )
+            )
+            if self.quality_retries:
+                out.append(
+                    est.generations(
+                        str(self.reviser),
+                        "quality retry revision",
+                        revisions[self.rounds - 1 :: self.rounds] * self.quality_retries,
+                        self.revision_max_tokens,
+                        upper_bound=True,
+                        note="every retry taken",
+                    )
+                )
+        return [e for e in out if e.calls]
+
     def roles(self) -> dict[str, str]:
         """The model key of each role: policy, critic, reviser."""
         return {"policy": self.policy, "critic": self.critic, "reviser": self.reviser}
@@ -237,12 +319,7 @@ def run_sl_cai(spec: SLCAISpec, ctx: RunContext, restart: bool = False) -> dict:
     pool = select_articles(ctx.constitution, spec.articles, spec.name)
     folder = ctx.prepare_stage(spec, restart)
     harmful = load_prompts(ctx.resolve(spec.prompts), limit=spec.limit)
-    helpful: list[PromptRecord] = []
-    if spec.helpful_ratio > 0:
-        wanted = round(len(harmful) * spec.helpful_ratio / (1 - spec.helpful_ratio))
-        if wanted:
-            limit = min(wanted, spec.helpful_limit or wanted)
-            helpful = load_prompts(ctx.resolve(spec.helpful_prompts), limit=limit)
+    helpful = _helpful_prompts(spec, ctx, len(harmful))
     from charter.prompts import check_held_out
 
     check_held_out([*harmful, *helpful])  # the eval's held-out scenarios are never trained on
@@ -270,6 +347,17 @@ def run_sl_cai(spec: SLCAISpec, ctx: RunContext, restart: bool = False) -> dict:
     quality = quality_summary(rows)
     write_json(folder / QUALITY, quality)
     return {**counts, "done": done, "rejected": rejected, **quality_counts(quality)}
+
+
+def _helpful_prompts(spec: SLCAISpec, ctx: Any, harmful: int) -> list[PromptRecord]:
+    """The helpfulness prompts that make ``helpful_ratio`` of the mix (``ctx`` resolves paths)."""
+    if spec.helpful_ratio <= 0:
+        return []
+    wanted = round(harmful * spec.helpful_ratio / (1 - spec.helpful_ratio))
+    if not wanted:
+        return []
+    limit = min(wanted, spec.helpful_limit or wanted)
+    return load_prompts(ctx.resolve(spec.helpful_prompts), limit=limit)
 
 
 def quality_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -5,6 +5,7 @@ The same code as the ``eval`` run stage and the Inspect tasks, without Inspect:
 - ``charter eval run CONFIG [--stage NAME]``: run (or resume) the config's
   ``eval`` stages (all of them, or the named ones) and print a summary table.
 - ``charter eval show RUN_DIR/STAGE``: print the table of a finished stage.
+- ``charter eval suites [--json]``: every eval suite and its Inspect task.
 - ``charter eval calibrate --judge J [--method M] [--data FILE] [--fit] [--card FILE]``:
   a judge's calibration card on its gold set's test split (any OpenAI-compatible
   judge too, with ``--backend openai --base-url``).
@@ -72,6 +73,37 @@ def show_cmd(
         emit_json(report.model_dump(mode="json"))
         return
     _print_report(report, path if path.is_dir() else path.parent)
+
+
+@app.command("suites")
+def suites_cmd(
+    as_json: bool = typer.Option(False, "--json", help="Print the suites as JSON."),
+) -> None:
+    """List every eval suite (the stage's `suites` names) with its Inspect task."""
+    from charter.evals.suites import suite_infos
+
+    infos = suite_infos()
+    if as_json:
+        emit_json({"suites": [info.model_dump(mode="json") for info in infos]})
+        return
+    table = Table(title="eval suites")
+    table.add_column("suite", no_wrap=True)
+    table.add_column("inspect task", no_wrap=True)
+    table.add_column("default")
+    table.add_column("limit", justify="right")
+    table.add_column("measures")
+    for info in infos:
+        table.add_row(
+            info.name,
+            info.inspect_task,
+            "yes" if info.default else "opt-in",
+            str(info.default_limit),
+            info.description,
+        )
+    console.print(table)
+    console.print(
+        "run one in Inspect: inspect eval src/charter/evals/inspect_tasks.py@<inspect task>"
+    )
 
 
 def _registered_judges():

@@ -20,6 +20,7 @@ from charter.cli import reward as reward_cli
 from charter.cli import train as train_cli
 from charter.cli._common import printable
 from charter.cli.export import export
+from charter.cli.plan import plan
 from charter.cli.report import report
 from charter.cli.run import run
 from charter.cli.serve import serve
@@ -40,6 +41,7 @@ app.add_typer(eval_cli.app, name="eval")
 app.add_typer(train_cli.app, name="train")
 app.add_typer(pretrain_cli.app, name="pretrain")
 app.command()(run)
+app.command()(plan)
 app.command()(serve)
 app.command()(report)
 app.command()(export)

@@ -101,15 +101,19 @@ def prove(
 def check_proof(
     proof_file: Path = typer.Argument(..., help="A proof written by `prove --out`."),
     root: str = typer.Option(None, "--root", help="The root you trust (default: the proof's)."),
+    document: Path = typer.Option(
+        None, "--document", help="The document's text as you hold it: it must hash to the proof's."
+    ),
 ) -> None:
-    """Check a proof offline against a root."""
+    """Check a proof offline against a root (and, given --document, against your copy)."""
     from charter.pretrain.manifest import verify_proof
 
     try:
         proof = json.loads(proof_file.read_text(encoding="utf-8"))
+        text = document.read_text(encoding="utf-8").strip() if document else None
     except (OSError, ValueError) as exc:
-        raise VerificationError(f"{proof_file}: not a readable proof ({exc}).") from None
-    verify_proof(proof, root)
+        raise VerificationError(f"{document or proof_file}: not readable ({exc}).") from None
+    verify_proof(proof, root, document=text)
     console.print(f"proof checks: {proof['type']} of {proof['document'][:16]}...")
 
 

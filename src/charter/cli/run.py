@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
@@ -19,13 +20,31 @@ def run(
     stage: list[str] = typer.Option(None, "--stage", help="Run only this stage (repeatable)."),
     no_progress: bool = typer.Option(False, "--no-progress", help="Hide progress bars."),
     as_json: bool = typer.Option(False, "--json", help="Print the run summary as JSON."),
+    max_tokens_budget: int | None = typer.Option(
+        None,
+        "--max-tokens-budget",
+        min=1,
+        help="Stop cleanly once this run's model calls have used N tokens (prompt + "
+        "completion); rerun to continue.",
+    ),
 ) -> None:
     """Run (or resume) every stage of an experiment; outputs land in runs/<name>/."""
     summary = run_experiment(
-        config, restart=restart, progress=not no_progress and not as_json, only=stage or None
+        config,
+        restart=restart,
+        progress=not no_progress and not as_json,
+        only=stage or None,
+        max_tokens_budget=max_tokens_budget,
+    )
+    stopped = (
+        f"stopped at the token budget ({summary.budget['used']} used); rerun to continue"
+        if summary.stopped_at_budget and summary.budget
+        else None
     )
     if as_json:
         emit_json(summary.to_dict())
+        if stopped:
+            print(stopped, file=sys.stderr)
         return
     table = Table(title=f"run {summary.name} -> {summary.output_dir}")
     for column in ("stage", "done", "new", "failed", "total"):
@@ -37,3 +56,5 @@ def run(
         f"config {summary.config_hash[:12]}  constitution "
         f"{summary.constitution_hash[:12]}  manifest {summary.output_dir}/manifest.json"
     )
+    if stopped:
+        console.print(stopped)

@@ -9,10 +9,24 @@ that does not parse is retried once with a stricter prompt
 (:data:`STRICT_SUFFIX`); a second failure becomes an error row with the raw
 text, retried on the next run.
 
-Every cited wish carries its RFC 6962 inclusion proof against the checkpoint
-the wishes were read at (leaf index, tree size, hex audit path), so anyone can
-check offline that an article's sources are in the signed log
-(``charter.ledger.verify_inclusion``; :func:`verify_citations` does it).
+Every cited wish is a :class:`Citation` that binds the quoted text to a leaf
+of the signed log, so anyone can check offline, with only the checkpoint's
+root, that an article quotes what a depositor actually wrote:
+
+- ``entry``: the entry's stored bytes (canonical JSON), the leaf data;
+- ``entry_id``: its RFC 6962 leaf hash, ``SHA-256(0x00 || entry)`` (section 2.1);
+- ``leaf_index``, ``tree_size``, ``audit_path``: the inclusion proof of that
+  leaf against the checkpoint the wishes were read at (RFC 6962 section 2.1.1,
+  verified as in RFC 9162 section 2.1.3.2);
+- ``scenario``, ``behaviour``: the quoted text, and ``quote_sha256``, the
+  SHA-256 of the quote's canonical JSON (:func:`quote_sha256`).
+
+:func:`verify_citation` recomputes the leaf hash from ``entry`` (a claimed id
+proves nothing), checks the inclusion proof of that hash, and checks that the
+quote hashes to ``quote_sha256`` and is contained in the entry's own
+``wish.scenario`` and ``wish.behaviour``. It returns a :class:`CitationCheck`
+(``ok``, ``reason``) for a report to render; :func:`verify_citations` raises
+on the first citation that fails.
 
 The drafted constitution is written as YAML that ``charter constitution
 validate`` accepts. A constitution's articles have no field for sources, so
@@ -29,18 +43,19 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import yaml
+from pydantic import BaseModel, ConfigDict, Field
 
 from charter._util.progress import progress_bar
 from charter.backends.base import Embedder, GenerateParams
 from charter.collective.groups import Grouping, nearest_to_centroid
 from charter.collective.wishes import WishRecord, WishSet
 from charter.constitution import Constitution, parse_constitution
-from charter.errors import CharterError, MalformedOutputError
-from charter.merkle import verify_inclusion
+from charter.errors import CharterError, MalformedOutputError, VerificationError
+from charter.merkle import leaf_hash, verify_inclusion
 from charter.runs.store import JsonlStore, append_error
 
 #: The drafting request; ``{wishes}`` is the labelled list of wishes.
@@ -161,35 +176,242 @@ def group_key(group: int, members: Sequence[WishRecord]) -> str:
     return f"group-{group}-{digest[:12]}"
 
 
-def citation(wishes: WishSet, record: WishRecord) -> dict[str, Any]:
-    """A cited wish with its inclusion proof against the set's checkpoint."""
-    return {
-        "entry_id": record.entry_id,
-        "leaf_index": record.index,
-        "tree_size": wishes.size,
-        "audit_path": [h.hex() for h in wishes.inclusion_proof(record.index)],
-        "scenario": record.scenario,
-        "behaviour": record.behaviour,
-    }
+def quote_sha256(scenario: str, behaviour: str) -> str:
+    """The hex SHA-256 of a quote: canonical JSON ``{"behaviour": ..., "scenario": ...}``.
+
+    JSON (sorted keys, no spaces, UTF-8) rather than the two texts joined, so no
+    split of one quote into scenario and behaviour hashes like another.
+    """
+    data = json.dumps(
+        {"behaviour": behaviour, "scenario": scenario},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(data.encode("utf-8")).hexdigest()
 
 
-def verify_citations(citations: dict[str, Any]) -> int:
-    """Check every cited wish's proof against the root in ``citations``; return how many.
+class Citation(BaseModel):
+    """A cited wish: the quoted text, the entry it is quoted from, and that entry's proof."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    entry_id: str = Field(description="hex RFC 6962 leaf hash SHA-256(0x00 || entry)")
+    leaf_index: int = Field(ge=0, description="the leaf's index in the log")
+    tree_size: int = Field(ge=1, description="leaves in the tree the proof is for")
+    audit_path: list[str] = Field(description="hex inclusion proof, lowest sibling first")
+    entry: str = Field(description="the entry's stored bytes (canonical JSON, UTF-8)")
+    scenario: str = Field(description="quoted: the wish's situation")
+    behaviour: str = Field(description="quoted: the behaviour the depositor wants")
+    quote_sha256: str = Field(description="quote_sha256(scenario, behaviour), hex")
+
+
+class CitedArticle(BaseModel):
+    """A drafted article and the wishes it cites."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    article_id: str
+    title: str
+    group: int = Field(description="the opinion group it was drafted for")
+    cites_inferred: bool = Field(description="the reply cited no shown wish, so all are cited")
+    cites: list[Citation]
+
+
+class DraftCitations(BaseModel):
+    """``draft_citations.json``: every drafted article's sources, proved against one checkpoint."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    checkpoint: str | None = Field(description="the signed checkpoint note the wishes were read at")
+    checkpoint_id: str = Field(description="origin@size:root-hex")
+    origin: str
+    tree_size: int
+    root: str = Field(description="hex RFC 6962 root; trust it once the checkpoint verifies")
+    constitution_hash: str
+    articles: list[CitedArticle]
+
+
+CheckStep = Literal["quote_hash", "leaf", "inclusion", "quote"]
+"""The checks of :func:`verify_citation`, in the order they run."""
+
+
+class CitationCheck(BaseModel):
+    """What :func:`verify_citation` found for one citation, for a report to render."""
+
+    model_config = ConfigDict(frozen=True)
+
+    entry_id: str
+    leaf_index: int
+    ok: bool = Field(description="the quote is in the entry and the entry's leaf is proved")
+    failed: CheckStep | None = Field(None, description="the first check that failed; None when ok")
+    exact: bool = Field(False, description="the quote is the entry's text exactly, not a part")
+    reason: str = Field(description="'proof verified', or what failed, in one sentence")
+    expected: str | None = None
+    computed: str | None = None
+
+
+def citation(wishes: WishSet, record: WishRecord) -> Citation:
+    """A cited wish with its entry bytes and inclusion proof against the set's checkpoint."""
+    return Citation(
+        entry_id=record.entry_id,
+        leaf_index=record.index,
+        tree_size=wishes.size,
+        audit_path=[h.hex() for h in wishes.inclusion_proof(record.index)],
+        entry=wishes.entry_bytes(record.index).decode("utf-8"),
+        scenario=record.scenario,
+        behaviour=record.behaviour,
+        quote_sha256=quote_sha256(record.scenario, record.behaviour),
+    )
+
+
+def _as_bytes(value: bytes | str) -> bytes:
+    return bytes.fromhex(value) if isinstance(value, str) else value
+
+
+def verify_citation(
+    citation: Citation, root: bytes | str, tree_size: int | None = None
+) -> CitationCheck:
+    """Check that a citation's quote is in the wish entry whose leaf is proved under ``root``.
+
+    The checks, each building on the last: the quote hashes to ``quote_sha256``;
+    ``SHA-256(0x00 || entry)`` is ``entry_id`` (RFC 6962 section 2.1); that leaf
+    hash is leaf ``leaf_index`` of the tree with ``root`` (RFC 9162 section
+    2.1.3.2); and the quoted scenario and behaviour are contained in the entry's
+    ``wish.scenario`` and ``wish.behaviour``. Containment is exact substring
+    (no normalising), so a changed word fails.
+
+    Args:
+        citation: one cited wish from ``DraftCitations.articles[i].cites``.
+        root: the root the caller trusts (bytes or hex), e.g. ``cp.root`` of
+            ``charter.ledger.verify_checkpoint(citations.checkpoint, key)``;
+            ``DraftCitations.root`` alone shows only self-consistency.
+        tree_size: the checkpoint's size; when given, the proof must be for it.
+
+    Returns:
+        A :class:`CitationCheck`; ``ok`` False names the failed check. Unlike
+        :func:`verify_citations` it does not raise, so a report can show every
+        citation's result.
+    """
+
+    def fail(
+        step: CheckStep, reason: str, expected: str | None = None, computed: str | None = None
+    ) -> CitationCheck:
+        return CitationCheck(
+            entry_id=citation.entry_id,
+            leaf_index=citation.leaf_index,
+            ok=False,
+            failed=step,
+            reason=reason,
+            expected=expected,
+            computed=computed,
+        )
+
+    quoted = quote_sha256(citation.scenario, citation.behaviour)
+    if quoted != citation.quote_sha256:
+        return fail(
+            "quote_hash",
+            "the quoted text does not hash to the citation's quote_sha256: the quote was altered.",
+            citation.quote_sha256,
+            quoted,
+        )
+    # The proof is checked for the hash of the entry bytes, never for the claimed id.
+    leaf = leaf_hash(citation.entry.encode("utf-8"))
+    if leaf.hex() != citation.entry_id:
+        return fail(
+            "leaf",
+            "the entry's bytes do not hash to the cited entry id: it is another entry.",
+            citation.entry_id,
+            leaf.hex(),
+        )
+    if tree_size is not None and citation.tree_size != tree_size:
+        return fail(
+            "inclusion",
+            f"the proof is for a tree of {citation.tree_size} leaves, not the checkpoint's "
+            f"{tree_size}.",
+            str(tree_size),
+            str(citation.tree_size),
+        )
+    try:
+        path = [bytes.fromhex(h) for h in citation.audit_path]
+        verify_inclusion(leaf, citation.leaf_index, citation.tree_size, path, _as_bytes(root))
+    except ValueError:
+        return fail("inclusion", "the audit path or root is not hex.")
+    except VerificationError as exc:
+        return fail("inclusion", f"the inclusion proof does not verify: {exc}")
+    try:
+        wish = json.loads(citation.entry)["wish"]
+        scenario, behaviour = wish["scenario"], wish["behaviour"]
+    except (ValueError, KeyError, TypeError):
+        return fail("quote", "the proved entry is not a wish entry with scenario and behaviour.")
+    # An empty quote is contained in anything and so would bind nothing.
+    for name, part, whole in (
+        ("scenario", citation.scenario, scenario),
+        ("behaviour", citation.behaviour, behaviour),
+    ):
+        if not part.strip() or part not in whole:
+            return fail(
+                "quote",
+                f"the quoted {name} is not in the proved entry's {name}.",
+                whole,
+                part,
+            )
+    return CitationCheck(
+        entry_id=citation.entry_id,
+        leaf_index=citation.leaf_index,
+        ok=True,
+        exact=(citation.scenario, citation.behaviour) == (scenario, behaviour),
+        reason="proof verified",
+    )
+
+
+def check_citations(
+    citations: DraftCitations, root: bytes | str | None = None, tree_size: int | None = None
+) -> list[list[CitationCheck]]:
+    """:func:`verify_citation` for every citation: one list per article, in order.
+
+    ``root`` defaults to ``citations.root`` (self-consistency only; pass a
+    checkpoint's root to tie the quotes to the signed log).
+    """
+    trusted = citations.root if root is None else root
+    return [
+        [verify_citation(c, trusted, tree_size) for c in article.cites]
+        for article in citations.articles
+    ]
+
+
+def load_citations(path: str | Path) -> DraftCitations:
+    """Read ``draft_citations.json`` (validated; raises pydantic's ValidationError if not)."""
+    return DraftCitations.model_validate_json(Path(path).read_text(encoding="utf-8"))
+
+
+def verify_citations(
+    citations: DraftCitations | dict[str, object],
+    root: bytes | str | None = None,
+    tree_size: int | None = None,
+) -> int:
+    """Check every citation (:func:`verify_citation`); return how many.
+
+    ``root`` and ``tree_size`` as for :func:`check_citations`; a dict (the JSON
+    of ``draft_citations.json``) is validated into :class:`DraftCitations` first.
 
     Raises:
-        VerificationError: a proof does not lead to the root (the ledger's own error).
+        VerificationError: the first citation that fails, with ``expected`` and
+            ``computed``.
     """
-    root = bytes.fromhex(citations["root"])
+    if not isinstance(citations, DraftCitations):
+        citations = DraftCitations.model_validate(citations)
+    checked = check_citations(citations, root, tree_size)
     count = 0
-    for article in citations["articles"]:
-        for cited in article["cites"]:
-            verify_inclusion(
-                bytes.fromhex(cited["entry_id"]),
-                cited["leaf_index"],
-                cited["tree_size"],
-                [bytes.fromhex(h) for h in cited["audit_path"]],
-                root,
-            )
+    for article, checks in zip(citations.articles, checked, strict=True):
+        for check in checks:
+            if not check.ok:
+                raise VerificationError(
+                    f"article {article.article_id}: citation of leaf {check.leaf_index} "
+                    f"({check.entry_id[:16]}…): {check.reason}",
+                    expected=check.expected,
+                    computed=check.computed,
+                )
             count += 1
     return count
 
@@ -346,37 +568,46 @@ def write_draft(
         header + yaml.safe_dump(ordered, sort_keys=False, allow_unicode=True, width=100),
         encoding="utf-8",
     )
-    citations = {
-        "checkpoint": wishes.checkpoint,
-        "checkpoint_id": wishes.checkpoint_id,
-        "origin": wishes.origin,
-        "tree_size": wishes.size,
-        "root": wishes.root.hex(),
-        "constitution_hash": constitution.hash,
-        "articles": [
-            {
-                "article_id": article.id,
-                "title": article.title,
-                "group": row["group"],
-                "cites_inferred": row["cites_inferred"],
-                "cites": [citation(wishes, wishes.by_id(e)) for e in row["cites"]],
-            }
+    citations = DraftCitations(
+        checkpoint=wishes.checkpoint,
+        checkpoint_id=wishes.checkpoint_id,
+        origin=wishes.origin,
+        tree_size=wishes.size,
+        root=wishes.root.hex(),
+        constitution_hash=constitution.hash,
+        articles=[
+            CitedArticle(
+                article_id=article.id,
+                title=article.title,
+                group=row["group"],
+                cites_inferred=row["cites_inferred"],
+                cites=[citation(wishes, wishes.by_id(e)) for e in row["cites"]],
+            )
             for article, row in zip(constitution.articles, rows, strict=True)
         ],
-    }
+    )
     cite_path = folder / "draft_citations.json"
-    cite_path.write_text(json.dumps(citations, indent=2, ensure_ascii=False) + "\n")
+    cite_path.write_text(citations.model_dump_json(indent=2) + "\n", encoding="utf-8")
     return yaml_path, cite_path
 
 
 __all__ = [
     "DRAFT_TEMPLATE",
     "STRICT_SUFFIX",
+    "Citation",
+    "CitationCheck",
+    "CitedArticle",
+    "DraftCitations",
     "DraftedArticle",
     "build_constitution",
+    "check_citations",
+    "citation",
     "draft_article",
+    "load_citations",
     "parse_draft",
+    "quote_sha256",
     "run_drafting",
+    "verify_citation",
     "verify_citations",
     "write_draft",
 ]

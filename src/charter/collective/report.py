@@ -1,437 +1,298 @@
-"""The collective report: one self-contained HTML page from an analysis's ``results.json``.
+# ruff: noqa: E501 - the section template follows the markup, not Python line length.
+"""The collective's page, and the collective section of the run report.
 
-Issue 4, point 8. Plots are drawn with matplotlib's Agg backend and inlined as
-SVG; the CSS is inline; the page loads nothing from anywhere, so it can be
-mailed, archived or opened offline. Sections (each with an ``id``): provenance,
-influence concentration (Lorenz curves, Gini, top shares), humanity vs self
-(h/s scatter, cancellation, top self-serving wishes), the group map and group
-summaries, consensus and bridging (when votes exist), coverage per article and
-uncovered wishes, reconstruction accuracy, and the drafted constitution.
+Issue 4, point 8. :func:`collective_section` renders one analysis
+(:class:`~charter.collective.results.CollectiveResults`) as HTML sections, each
+with an ``id``: provenance, influence concentration (Lorenz curves, Gini, top
+shares), humanity vs self (h/s scatter, cancellation, top self-serving
+wishes), the group map and group summaries, consensus and bridging (when votes
+exist), coverage per article and uncovered wishes, reconstruction accuracy,
+the drafted constitution and its citations with their Merkle proofs.
+:func:`render_report` puts those sections on a page of their own; the run
+report (:mod:`charter.report`) embeds the same fragment with its ids prefixed
+``collective-``. Both render through :mod:`charter._util.html`: one template
+engine, one stylesheet, everything inline, nothing fetched.
+
+Run it: ``charter collective report builtin:sample --out collective.html``.
 """
 
 from __future__ import annotations
 
-import html
-import io
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from charter._util.html import render, render_page
+from charter.collective.citations import CitationView, check_citation
+from charter.collective.plots import coverage_plot, group_map, hs_plot, lorenz_plot
+from charter.collective.results import CITATIONS, CollectiveResults, DraftCitations
 
-CSS = """
-body{font:15px/1.5 system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
-h1{font-size:1.6em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:2em}
-table{border-collapse:collapse;margin:.8em 0;font-size:.92em}
-td,th{border:1px solid #ddd;padding:.3em .6em;text-align:left;vertical-align:top}
-th{background:#f4f4f4}.num{text-align:right;font-variant-numeric:tabular-nums}
-.note{color:#555;font-size:.92em}.plot svg{max-width:100%;height:auto}
-.wish{max-width:620px}.mono{font-family:ui-monospace,monospace;font-size:.85em}
-.grid{display:grid;grid-template-columns:1fr 1fr;gap:1em}
+CHANCE = 0.5  # reconstruction picks one of two replies
+
+SECTIONS = r"""
+<section id="{{ p }}provenance">
+  <h2>Provenance</h2>
+  <table>
+    <tr><th>ledger origin</th><td>{{ r.ledger.origin or "" }}</td></tr>
+    <tr><th>wishes (tree size)</th><td>{{ r.ledger.size }}</td></tr>
+    <tr><th>root</th><td class="mono">{{ r.ledger.root }}</td></tr>
+    <tr><th>checkpoint verified</th><td>{{ r.ledger.verified }}</td></tr>
+    <tr><th>embedder</th><td>{{ r.models.embedder }}</td></tr>
+    <tr><th>judge / drafter</th><td>{{ r.models.judge or "none (--no-judge)" }}</td></tr>
+    <tr><th>constitution hash</th><td class="mono">{{ r.constitution_hash }}</td></tr>
+    <tr><th>influence transform</th><td>{{ r.influence.transform }}</td></tr>
+    <tr><th>created</th><td>{{ r.created_at or "" }}</td></tr>
+  </table>
+  {% if r.ledger.checkpoint %}<details><summary>signed checkpoint</summary><pre class="mono">{{ r.ledger.checkpoint }}</pre></details>{% endif %}
+</section>
+
+<section id="{{ p }}concentration">
+  <h2>Influence concentration</h2>
+  <p class="note">Per author key. Gini 0 = equal; top-1%/10% = share held by the largest 1%/10% of keys;
+  effective keys = 1/sum(p²).</p>
+  <table><tr><th>per key</th><th>Gini</th><th>top 1%</th><th>top 10%</th><th>effective keys</th><th>keys</th></tr>
+  {% for label, c in r.influence.concentration.items() %}<tr class="gini-row"><td>{{ label }}</td><td class="num">{{ c.gini|fmt }}</td>
+    <td class="num">{{ c.top1_share|fmt }}</td><td class="num">{{ c.top10_share|fmt }}</td>
+    <td class="num">{{ c.effective_keys|fmt(1) }}</td><td class="num">{{ c.keys }}</td></tr>{% endfor %}
+  </table>
+  <div class="plot">{{ plots.lorenz | safe }}</div>
+</section>
+
+<section id="{{ p }}humanity">
+  <h2>Humanity vs self (h/s)</h2>
+  <div class="grid"><div class="plot">{{ plots.hs | safe }}</div><div>
+  <p class="note">Cancellation C = ‖Σ wᵢvᵢ‖ / Σ wᵢ‖vᵢ‖: 1 = the pulls add up, 0 = they cancel.
+  The claim under test: C(self) low, C(humanity) high.</p>
+  <table><tr><th>scorer</th><th>space</th><th>C self</th><th>C humanity</th></tr>
+  {% for name, s in scorers %}
+    <tr><td>{{ name }}</td><td>embedding</td><td class="num">{{ s.cancellation.self_embedding|fmt }}</td><td class="num">{{ s.cancellation.humanity_embedding|fmt }}</td></tr>
+    <tr><td>{{ name }}</td><td>scalar</td><td class="num">{{ s.cancellation.self_scalar|fmt }}</td><td class="num">{{ s.cancellation.humanity_scalar|fmt }}</td></tr>
+    <tr><td>{{ name }}</td><td>by author</td><td class="num">{{ s.cancellation.self_by_author|fmt }}</td><td class="num">–</td></tr>
+  {% endfor %}
+  </table>
+  <p class="note">AUC of s ranking the sample's self-serving wishes above its humanity-serving ones
+  (and of h the other way); 0.5 = chance.</p>
+  <table><tr><th>scorer</th><th>AUC s</th><th>AUC h</th><th>wishes</th></tr>
+  {% for name, s in scorers %}<tr><td>{{ name }}</td><td class="num">{{ s.auc_s|fmt }}</td><td class="num">{{ s.auc_h|fmt }}</td>
+    <td class="num">{{ s.n if s.n is not none else r.wishes|length }}</td></tr>{% endfor %}
+  </table>
+  </div></div>
+  <h3 id="{{ p }}self-serving">Wishes pulling hardest toward self ({{ top_self_scorer }}: weight × s)</h3>
+  <table><tr><th>pull</th><th>s</th><th>weight</th><th>label</th><th>wish</th></tr>
+  {% for t in top_self %}<tr><td class="num">{{ t.pull|fmt }}</td><td class="num">{{ t.s|fmt }}</td><td class="num">{{ t.weight|fmt(1) }}</td>
+    <td>{{ t.orientation or "" }}</td><td><div class="wish">{{ t.text|clip(300) }}</div></td></tr>{% endfor %}
+  </table>
+</section>
+
+<section id="{{ p }}group-map">
+  <h2>Opinion groups</h2>
+  <p class="note">PCA then k-means; k = {{ r.groups.k }} chosen by silhouette
+  ({% for k, v in r.groups.silhouettes.items() %}k={{ k }}: {{ v|fmt }}{% if not loop.last %}, {% endif %}{% endfor %}).
+  Point size ~ √influence.</p>
+  <div class="plot">{{ plots.groups | safe }}</div>
+  <table><tr><th>group</th><th>wishes</th><th>stake share</th><th>top tags</th><th>nearest the centre</th></tr>
+  {% for s in r.groups.summaries %}<tr><td>{{ s.group }}</td><td class="num">{{ s.size }}</td><td class="num">{{ s.stake_share|fmt }}</td>
+    <td>{% for t, n in s.top_tags %}{{ t }} ({{ n }}){% if not loop.last %}, {% endif %}{% endfor %}</td>
+    <td>{% for t in s.representative_texts %}<div class="wish">{{ t|clip(180) }}</div>{% endfor %}</td></tr>{% endfor %}
+  </table>
+</section>
+
+<section id="{{ p }}consensus">
+  <h2>Consensus and bridging</h2>
+  {% if r.consensus %}
+  <p class="note">{{ r.consensus.voters }} voters in {{ r.consensus.voter_groups }} groups,
+  {{ r.consensus.wishes_with_votes }} wishes with votes.</p>
+  {% for heading, items in (("Highest group-aware consensus", r.consensus.top_consensus), ("Highest bridging score", r.consensus.top_bridging)) %}
+  <h3>{{ heading }}</h3>
+  <table><tr><th>consensus</th><th>bridging</th><th>endorse</th><th>oppose</th><th>wish</th></tr>
+  {% for i in items %}<tr><td class="num">{{ i.consensus|fmt }}</td><td class="num">{{ i.bridging|fmt }}</td>
+    <td class="num">{{ i.endorse }}</td><td class="num">{{ i.oppose }}</td><td><div class="wish">{{ i.text|clip(300) }}</div></td></tr>{% endfor %}
+  </table>
+  {% endfor %}
+  {% else %}<p class="note">No votes were given, so no consensus or bridging scores.</p>{% endif %}
+</section>
+
+<section id="{{ p }}coverage">
+  <h2>Constitution fidelity</h2>
+  {% set f = r.fidelity %}
+  <p>Constitution <b>{{ f.constitution }}</b>: cosine between the stake-weighted collective wish embedding and
+  the constitution embedding <b>{{ f.collective_similarity|fmt }}</b>; {{ f.coverage.covered_share|pct(1) }} of wishes
+  ({{ f.coverage.covered_stake_share|pct(1) }} of influence) have an article with similarity ≥ {{ f.coverage.threshold }}.</p>
+  <div class="plot">{{ plots.coverage | safe }}</div>
+  <h3 id="{{ p }}uncovered">Uncovered wishes ({{ f.coverage.uncovered_count }}, lowest first)</h3>
+  <table><tr><th>best sim.</th><th>best article</th><th>weight</th><th>wish</th></tr>
+  {% for u in f.coverage.uncovered %}<tr><td class="num">{{ u.similarity|fmt }}</td><td>{{ u.best_article }}</td>
+    <td class="num">{{ u.weight|fmt(1) }}</td><td><div class="wish">{{ u.text|clip(300) }}</div></td></tr>{% endfor %}
+  </table>
+  {% if f.reconstruction %}
+  <h3 id="{{ p }}reconstruction">Reconstruction</h3>
+  <p class="note">Can a judge that sees only the constitution pick the reply that fulfils the wish?
+  Wilson 95% intervals; chance is {{ chance }}.</p>
+  <table><tr><th>article</th><th>n</th><th>correct</th><th>accuracy</th><th>95% CI</th><th>reading</th></tr>
+  {% for name, a in accuracies %}<tr><td>{{ name }}</td><td class="num">{{ a.n }}</td><td class="num">{{ a.correct }}</td>
+    <td class="num">{{ a.accuracy|fmt }}</td><td class="num">{% if a.ci95 %}{{ "%.2f"|format(a.ci95[0]) }}–{{ "%.2f"|format(a.ci95[1]) }}{% else %}–{% endif %}</td>
+    <td class="verdict{% if a.inconclusive %} inconclusive{% endif %}">{{ a.reading }}</td></tr>{% endfor %}
+  </table>
+  {% endif %}
+</section>
+
+<section id="{{ p }}draft">
+  <h2>Drafted constitution</h2>
+  {% if not r.draft or not r.draft.articles %}
+  <p class="note">None: {{ "drafting was off or no judge" if not r.draft else "every draft failed (errors.jsonl)" }}.</p>
+  {% else %}
+  <p class="note">Written to {{ r.draft.yaml }}; each cited wish's Merkle inclusion proof is in {{ r.draft.citations }}.</p>
+  <table><tr><th>id</th><th>title</th><th>rule</th><th>wishes cited</th></tr>
+  {% for a in r.draft.articles %}<tr><td>{{ a.id }}</td><td>{{ a.title }}</td><td><div class="wish">{{ a.rule|clip(400) }}</div></td>
+    <td class="num">{{ a.cites|length }}</td></tr>{% endfor %}
+  </table>
+  <h3>Fidelity beside the given constitution</h3>
+  <table><tr><th>constitution</th><th>collective similarity</th><th>wishes covered</th><th>influence covered</th></tr>
+    <tr><td>{{ r.fidelity.constitution }}</td><td class="num">{{ r.fidelity.collective_similarity|fmt }}</td>
+      <td class="num">{{ r.fidelity.coverage.covered_share|fmt }}</td><td class="num">{{ r.fidelity.coverage.covered_stake_share|fmt }}</td></tr>
+    {% if r.draft.coverage %}<tr><td>drafted</td><td class="num">{{ r.draft.collective_similarity|fmt }}</td>
+      <td class="num">{{ r.draft.coverage.covered_share|fmt }}</td><td class="num">{{ r.draft.coverage.covered_stake_share|fmt }}</td></tr>{% endif %}
+  </table>
+  <h3 id="{{ p }}citations">Citations and their proofs</h3>
+  {% if cited is none %}<p class="warn">{{ r.draft.citations or "draft_citations.json" }} was not found beside this page: the proofs are not shown.</p>
+  {% else %}
+  <p class="note">Each citation's RFC 6962 inclusion proof is checked here against root
+  <span class="mono">{{ cited_root }}</span>; "bound" means the quoted text is tied to its ledger leaf.</p>
+  {% for title, checks in cited %}
+  <details class="citations"><summary>{{ title }} · {{ checks|length }} citations</summary>
+  <table><tr><th>quoted text</th><th>entry</th><th>leaf</th><th>proof</th><th>quote bound to leaf</th></tr>
+  {% for c in checks %}<tr class="citation-row"><td><div class="wish">{{ c.quote|clip(300) }}</div></td>
+    <td class="mono">{{ c.entry_id[:16] }}…</td><td class="num">{{ c.leaf_index }} of {{ c.tree_size }}</td>
+    <td><span class="tag {{ 'good' if c.proof_verifies else 'bad' }}">{{ "verifies" if c.proof_verifies else "fails" }}</span>
+      {{ c.proof_length }} hashes</td>
+    <td><span class="tag {{ 'good' if c.binding == 'bound' else 'bad' }}">{{ c.binding }}</span><div class="{{ 'note' if c.binding == 'bound' else 'warn' }}">{{ c.reason }}</div></td></tr>{% endfor %}
+  </table></details>
+  {% endfor %}
+  {% endif %}
+  {% endif %}
+</section>
 """
 
-COLOURS = {"humanity": "#2b8a3e", "self": "#c92a2a", "mixed": "#e67700", None: "#868e96"}
+
+def as_results(results: CollectiveResults | Mapping[str, Any]) -> CollectiveResults:
+    """The typed results, validating a plain mapping (what :func:`analyze` returns)."""
+    if isinstance(results, CollectiveResults):
+        return results
+    return CollectiveResults.model_validate(results)
 
 
-def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
+def _reading(n: int, ci: tuple[float, float] | None) -> tuple[str, bool]:
+    """Words for an accuracy against chance: inconclusive when the interval includes it."""
+    if not n or ci is None:
+        return "no data", True
+    if ci[0] <= CHANCE <= ci[1]:
+        return f"inconclusive at n={n}: the interval includes chance", True
+    return ("above chance" if ci[0] > CHANCE else "below chance") + f" (n={n})", False
 
 
-def _f(value: Any, digits: int = 3) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float) and np.isnan(value):
-        return "n/a"
-    return f"{value:.{digits}f}" if isinstance(value, float) else _e(value)
-
-
-def _svg(fig) -> str:
-    """A matplotlib figure as inline SVG (closed afterwards)."""
-    import matplotlib.pyplot as plt
-
-    buffer = io.StringIO()
-    fig.savefig(buffer, format="svg", bbox_inches="tight")
-    plt.close(fig)
-    text = buffer.getvalue()
-    return '<div class="plot">' + text[text.find("<svg") :] + "</div>"
-
-
-def _figure(width: float = 5.5, height: float = 4.0):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt.subplots(figsize=(width, height))
-
-
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{_e(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
-def _wish(text: str, limit: int = 300) -> str:
-    text = " ".join(text.split())
-    short = text if len(text) <= limit else text[:limit] + "…"
-    return f'<div class="wish">{_e(short)}</div>'
-
-
-# -- plots ---------------------------------------------------------------------------------
-
-
-def lorenz_plot(series: dict[str, list[float]]) -> str:
-    """Lorenz curves of per-key totals (one line per series) against equality."""
-    fig, ax = _figure(5, 4)
-    ax.plot([0, 1], [0, 1], color="#aaa", linestyle="--", label="equal")
-    for label, values in series.items():
-        x = np.sort(np.asarray(values, dtype=float))
-        if x.size == 0 or x.sum() == 0:
-            continue
-        cum = np.concatenate([[0], np.cumsum(x) / x.sum()])
-        ax.plot(np.linspace(0, 1, len(cum)), cum, label=label)
-    ax.set_xlabel("share of keys (smallest first)")
-    ax.set_ylabel("share of the total")
-    ax.legend(loc="upper left")
-    return _svg(fig)
-
-
-def hs_plot(wishes: list[dict[str, Any]]) -> str:
-    """h against s: projections for every wish, rubric scores ringed where judged."""
-    fig, ax = _figure(5.5, 4.5)
-    for label, colour in COLOURS.items():
-        pts = [w for w in wishes if w.get("orientation") == label]
-        if pts:
-            ax.scatter(
-                [w["s_projection"] for w in pts],
-                [w["h_projection"] for w in pts],
-                s=14,
-                alpha=0.6,
-                color=colour,
-                label=f"{label or 'unlabelled'} (projection)",
-            )
-    judged = [w for w in wishes if w.get("h_rubric") is not None]
-    if judged:
-        ax.scatter(
-            [w["s_rubric"] for w in judged],
-            [w["h_rubric"] for w in judged],
-            s=40,
-            facecolors="none",
-            edgecolors=[COLOURS.get(w.get("orientation"), "#868e96") for w in judged],
-            label="rubric (judge)",
-        )
-    ax.set_xlabel("s: benefit to the depositor")
-    ax.set_ylabel("h: benefit to people broadly")
-    ax.set_xlim(-0.03, 1.03)
-    ax.set_ylim(-0.03, 1.03)
-    ax.legend(fontsize=7, loc="best")
-    return _svg(fig)
-
-
-def group_map(wishes: list[dict[str, Any]], k: int) -> str:
-    """The wishes on their first two principal components, coloured by group."""
-    import matplotlib
-
-    cmap = matplotlib.colormaps["tab10"]
-    fig, ax = _figure(6, 4.5)
-    weights = np.array([w["weight"] for w in wishes], dtype=float)
-    sizes = 8 + 60 * np.sqrt(weights / weights.max()) if weights.max() > 0 else 10
-    groups = np.array([w["group"] for w in wishes])
-    xs, ys = np.array([w["x"] for w in wishes]), np.array([w["y"] for w in wishes])
-    for g in range(k):
-        mask = groups == g
-        ax.scatter(
-            xs[mask],
-            ys[mask],
-            s=np.asarray(sizes)[mask] if np.ndim(sizes) else sizes,
-            alpha=0.6,
-            color=cmap(g % 10),
-            label=f"group {g}",
-        )
-    ax.set_xlabel("PC 1")
-    ax.set_ylabel("PC 2")
-    ax.legend(fontsize=7, loc="best")
-    return _svg(fig)
-
-
-def coverage_plot(per_article: list[dict[str, Any]], title: str) -> str:
-    """Stake share covered by each article (bars) with the wish count written on each."""
-    fig, ax = _figure(7, max(2.5, 0.28 * len(per_article) + 1))
-    labels = [f"{a['article_id']} {a['title'][:32]}" for a in per_article]
-    shares = [a["stake_share"] for a in per_article]
-    ax.barh(range(len(labels)), shares, color="#4263eb")
-    for i, a in enumerate(per_article):
-        ax.text(shares[i], i, f" {a['wishes']}", va="center", fontsize=7)
-    ax.set_yticks(range(len(labels)), labels, fontsize=7)
-    ax.invert_yaxis()
-    ax.set_xlabel("share of influence covered (number of wishes at bar end)")
-    ax.set_title(title, fontsize=9)
-    return _svg(fig)
-
-
-# -- sections --------------------------------------------------------------------------------
-
-
-def _provenance(r: dict[str, Any]) -> str:
-    ledger = r["ledger"]
-    rows = [
-        ["ledger origin", _e(ledger["origin"])],
-        ["wishes (tree size)", _e(ledger["size"])],
-        ["root", f'<span class="mono">{_e(ledger["root"])}</span>'],
-        ["checkpoint verified", _e(ledger["verified"])],
-        ["embedder", _e(r["models"]["embedder"])],
-        ["judge / drafter", _e(r["models"]["judge"] or "none (--no-judge)")],
-        ["constitution hash", f'<span class="mono">{_e(r["constitution_hash"])}</span>'],
-        ["influence transform", _e(r["options"]["transform"])],
-        ["created", _e(r["created_at"])],
-    ]
-    note = ""
-    if ledger.get("checkpoint"):
-        note = (
-            f'<details><summary>signed checkpoint</summary><pre class="mono">'
-            f"{_e(ledger['checkpoint'])}</pre></details>"
-        )
-    return '<h2 id="provenance">Provenance</h2>' + _table(["", ""], rows) + note
-
-
-def _concentration(r: dict[str, Any]) -> str:
-    inf = r["influence"]
-    rows = [
-        [
-            _e(label),
-            _f(c["gini"]),
-            _f(c["top1_share"]),
-            _f(c["top10_share"]),
-            _f(c["effective_keys"], 1),
-            _e(c["keys"]),
-        ]
-        for label, c in inf["concentration"].items()
-    ]
-    plot = lorenz_plot(
-        {
-            "stake (deposited)": inf["stake_by_key"],
-            f"influence ({inf['transform']})": inf["influence_by_key"],
-        }
-    )
-    return (
-        '<h2 id="concentration">Influence concentration</h2>'
-        '<p class="note">Per author key. Gini 0 = equal; top-1%/10% = share held by the '
-        "largest 1%/10% of keys; effective keys = 1/sum(p²).</p>"
-        + _table(["per key", "Gini", "top 1%", "top 10%", "effective keys", "keys"], rows)
-        + plot
-    )
-
-
-def _humanity(r: dict[str, Any]) -> str:
-    hum = r["humanity"]
-    rows = []
-    for scorer in ("projection", "rubric"):
-        if scorer not in hum:
-            continue
-        c = hum[scorer]["cancellation"]
-        for kind in ("embedding", "scalar"):
-            rows.append(
-                [
-                    _e(scorer),
-                    _e(kind),
-                    _f(c[f"self_{kind}"]),
-                    _f(c[f"humanity_{kind}"]),
-                ]
-            )
-        rows.append([_e(scorer), "by author", _f(c.get("self_by_author")), "–"])
-    auc_rows = [
-        [_e(s), _f(hum[s]["auc_s"]), _f(hum[s]["auc_h"]), _e(hum[s].get("n", len(r["wishes"])))]
-        for s in ("projection", "rubric")
-        if s in hum
-    ]
-    top = hum.get("rubric", hum["projection"])["top_self"]
-    which = "rubric" if "rubric" in hum else "projection"
-    top_rows = [
-        [
-            _f(t["pull"]),
-            _f(t["s"]),
-            _f(t["weight"], 1),
-            _e(t["orientation"] or ""),
-            _wish(t["text"]),
-        ]
-        for t in top
-    ]
-    return (
-        '<h2 id="humanity">Humanity vs self</h2>'
-        + '<div class="grid"><div>'
-        + hs_plot(r["wishes"])
-        + "</div><div>"
-        + '<p class="note">Cancellation C = ‖Σ wᵢvᵢ‖ / Σ wᵢ‖vᵢ‖: 1 = the pulls add up, 0 = '
-        "they cancel. The claim under test: C(self) low, C(humanity) high.</p>"
-        + _table(["scorer", "space", "C self", "C humanity"], rows)
-        + '<p class="note">AUC of s ranking the sample\'s self-serving wishes above its '
-        "humanity-serving ones (and of h the other way); 0.5 = chance.</p>"
-        + _table(["scorer", "AUC s", "AUC h", "wishes"], auc_rows)
-        + "</div></div>"
-        + f'<h3 id="self-serving">Wishes pulling hardest toward self ({which}: weight × s)</h3>'
-        + _table(["pull", "s", "weight", "label", "wish"], top_rows)
-    )
-
-
-def _groups(r: dict[str, Any]) -> str:
-    g = r["groups"]
-    rows = [
-        [
-            _e(s["group"]),
-            _e(s["size"]),
-            _f(s["stake_share"]),
-            _e(", ".join(f"{t} ({n})" for t, n in s["top_tags"])),
-            "".join(_wish(t, 180) for t in s["representative_texts"]),
-        ]
-        for s in g["summaries"]
-    ]
-    sil = ", ".join(f"k={k}: {v:.3f}" for k, v in g["silhouettes"].items())
-    return (
-        '<h2 id="group-map">Opinion groups</h2>'
-        f'<p class="note">PCA then k-means; k = {g["k"]} chosen by silhouette ({_e(sil)}). '
-        "Point size ~ √influence.</p>"
-        + group_map(r["wishes"], g["k"])
-        + _table(["group", "wishes", "stake share", "top tags", "nearest the centre"], rows)
-    )
-
-
-def _consensus(r: dict[str, Any]) -> str:
-    c = r.get("consensus")
-    if not c:
-        return (
-            '<h2 id="consensus">Consensus and bridging</h2><p class="note">No votes were '
-            "given, so no consensus or bridging scores.</p>"
-        )
-
-    def rows(items):
-        return [
-            [
-                _f(i["consensus"]),
-                _f(i["bridging"]),
-                _e(i["endorse"]),
-                _e(i["oppose"]),
-                _wish(i["text"]),
-            ]
-            for i in items
-        ]
-
-    header = ["consensus", "bridging", "endorse", "oppose", "wish"]
-    return (
-        '<h2 id="consensus">Consensus and bridging</h2>'
-        f'<p class="note">{c["voters"]} voters in {c["voter_groups"]} groups, '
-        f"{c['wishes_with_votes']} wishes with votes.</p>"
-        "<h3>Highest group-aware consensus</h3>"
-        + _table(header, rows(c["top_consensus"]))
-        + "<h3>Highest bridging score</h3>"
-        + _table(header, rows(c["top_bridging"]))
-    )
-
-
-def _fidelity(r: dict[str, Any]) -> str:
-    f = r["fidelity"]
-    cov = f["coverage"]
-    out = (
-        '<h2 id="coverage">Constitution fidelity</h2>'
-        f"<p>Constitution <b>{_e(f['constitution'])}</b>: cosine between the stake-weighted "
-        f"collective wish embedding and the constitution embedding "
-        f"<b>{_f(f['collective_similarity'])}</b>; "
-        f"{_f(100 * cov['covered_share'], 1)}% of wishes "
-        f"({_f(100 * cov['covered_stake_share'], 1)}% of influence) have an article with "
-        f"similarity ≥ {cov['threshold']}.</p>"
-        + coverage_plot(cov["per_article"], "coverage per article")
-    )
-    uncovered = [
-        [_f(u["similarity"]), _e(u["best_article"]), _f(u["weight"], 1), _wish(u["text"])]
-        for u in cov["uncovered"]
-    ]
-    out += (
-        f'<h3 id="uncovered">Uncovered wishes ({cov["uncovered_count"]}, lowest first)</h3>'
-        + _table(["best sim.", "best article", "weight", "wish"], uncovered)
-    )
-    rec = f.get("reconstruction")
-    if rec:
-        rows = [["all", *_acc(rec["overall"])]] + [
-            [_e(a), *_acc(s)] for a, s in rec["per_article"].items()
-        ]
-        out += (
-            '<h3 id="reconstruction">Reconstruction</h3><p class="note">Can a judge that sees '
-            "only the constitution pick the reply that fulfils the wish? (Wilson 95% CI.)</p>"
-            + _table(["article", "n", "correct", "accuracy", "95% CI"], rows)
-        )
-    return out
-
-
-def _acc(s: dict[str, Any]) -> list[str]:
-    ci = s["ci95"]
+def citation_checks(
+    citations: DraftCitations | None,
+) -> list[tuple[str, list[CitationView]]] | None:
+    """Every drafted article's citations, checked (None when the file is absent)."""
+    if citations is None:
+        return None
     return [
-        _e(s["n"]),
-        _e(s["correct"]),
-        _f(s["accuracy"]),
-        f"{ci[0]:.2f}–{ci[1]:.2f}" if ci else "–",
+        (f"{a.article_id} {a.title}", [check_citation(c, citations.root) for c in a.cites])
+        for a in citations.articles
     ]
 
 
-def _draft(r: dict[str, Any]) -> str:
-    d = r.get("draft")
-    if not d or not d.get("articles"):
-        why = "drafting was off or no judge" if not d else "every draft failed (errors.jsonl)"
-        return f'<h2 id="draft">Drafted constitution</h2><p class="note">None: {why}.</p>'
-    rows = [
-        [_e(a["id"]), _e(a["title"]), _wish(a["rule"], 400), _e(len(a["cites"]))]
-        for a in d["articles"]
-    ]
-    given = r["fidelity"]
-    compare = _table(
-        ["constitution", "collective similarity", "wishes covered", "influence covered"],
-        [
-            [
-                _e(given["constitution"]),
-                _f(given["collective_similarity"]),
-                _f(given["coverage"]["covered_share"]),
-                _f(given["coverage"]["covered_stake_share"]),
-            ],
-            [
-                "drafted",
-                _f(d["collective_similarity"]),
-                _f(d["coverage"]["covered_share"]),
-                _f(d["coverage"]["covered_stake_share"]),
-            ],
-        ],
-    )
-    return (
-        '<h2 id="draft">Drafted constitution</h2>'
-        f'<p class="note">Written to {_e(d["yaml"])}; each cited wish\'s Merkle inclusion '
-        f"proof is in {_e(d['citations'])}.</p>"
-        + _table(["id", "title", "rule", "wishes cited"], rows)
-        + "<h3>Fidelity beside the given constitution</h3>"
-        + compare
-    )
-
-
-def render_report(results: dict[str, Any]) -> str:
-    """The whole page as one HTML string."""
-    title = f"Collective report: {results['ledger']['origin'] or 'wish ledger'}"
-    parts = [
-        _provenance(results),
-        _concentration(results),
-        _humanity(results),
-        _groups(results),
-        _consensus(results),
-        _fidelity(results),
-        _draft(results),
-    ]
-    return (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>'
-        f"<style>{CSS}</style></head><body><h1>{_e(title)}</h1>"
-        f'<p class="note">{results["ledger"]["size"]} wishes at checkpoint '
-        f'<span class="mono">{_e(results["ledger"]["checkpoint_id"])}</span>.</p>'
-        + "".join(parts)
-        + "</body></html>\n"
+def collective_section(
+    results: CollectiveResults | Mapping[str, Any],
+    citations: DraftCitations | None = None,
+    prefix: str = "",
+) -> str:
+    """The analysis as HTML sections; every section id starts with ``prefix``."""
+    r = as_results(results)
+    scorers = [("projection", r.humanity.projection)]
+    if r.humanity.rubric is not None:
+        scorers.append(("rubric", r.humanity.rubric))
+    top_self_scorer, top_scores = scorers[-1]
+    accuracies = []
+    if r.fidelity.reconstruction:
+        rec = r.fidelity.reconstruction
+        for name, acc in [("all", rec.overall), *rec.per_article.items()]:
+            reading, inconclusive = _reading(acc.n, acc.ci95)
+            accuracies.append(
+                (name, {**acc.model_dump(), "reading": reading, "inconclusive": inconclusive})
+            )
+    inf = r.influence
+    plots = {
+        "lorenz": lorenz_plot(
+            {
+                "stake (deposited)": inf.stake_by_key,
+                f"influence ({inf.transform})": inf.influence_by_key,
+            }
+        ),
+        "hs": hs_plot(r.wishes),
+        "groups": group_map(r.wishes, r.groups.k),
+        "coverage": coverage_plot(r.fidelity.coverage.per_article, "coverage per article"),
+    }
+    return render(
+        SECTIONS,
+        p=prefix,
+        r=r,
+        scorers=scorers,
+        top_self_scorer=top_self_scorer,
+        top_self=top_scores.top_self,
+        accuracies=accuracies,
+        chance=CHANCE,
+        plots=plots,
+        cited=citation_checks(citations),
+        cited_root=citations.root if citations else "",
     )
 
 
-def write_report(results: dict[str, Any], path: str | Path) -> Path:
-    """Render and write the page; return its path."""
+def render_report(
+    results: CollectiveResults | Mapping[str, Any], citations: DraftCitations | None = None
+) -> str:
+    """The collective's own page as one HTML string."""
+    r = as_results(results)
+    ids = ["provenance", "concentration", "humanity", "group-map", "consensus", "coverage", "draft"]
+    labels = ["Provenance", "Influence", "h/s", "Groups", "Consensus", "Fidelity", "Draft"]
+    return render_page(
+        f"Collective report: {r.ledger.origin or 'wish ledger'}",
+        collective_section(r, citations),
+        subtitle=f"{r.ledger.size} wishes at checkpoint {r.ledger.checkpoint_id}",
+        toc=list(zip(ids, labels, strict=True)),
+    )
+
+
+def load_citations(folder: Path, results: CollectiveResults) -> DraftCitations | None:
+    """The draft's ``draft_citations.json`` in ``folder``, when the analysis drafted one."""
+    name = (results.draft.citations if results.draft else None) or CITATIONS
+    path = folder / name
+    return DraftCitations.load(path) if results.draft and path.is_file() else None
+
+
+def write_report(
+    results: CollectiveResults | Mapping[str, Any],
+    path: str | Path,
+    citations: DraftCitations | None = None,
+) -> Path:
+    """Render and write the page; return its path.
+
+    Args:
+        results: the analysis (typed, or the mapping :func:`analyze` returns).
+        path: the page to write.
+        citations: the draft's citations; by default ``draft_citations.json``
+            beside the page or in ``<page stem>_files/`` (``charter collective
+            report``'s default work folder), when it is there.
+    """
     path = Path(path)
+    r = as_results(results)
+    if citations is None:  # beside the page (the stage), or in the CLI's default work folder
+        citations = load_citations(path.parent, r) or load_citations(
+            path.with_name(path.stem + "_files"), r
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_report(results), encoding="utf-8")
+    path.write_text(render_report(r, citations), encoding="utf-8")
     return path
+
+
+__all__ = ["collective_section", "load_citations", "render_report", "write_report"]

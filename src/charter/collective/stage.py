@@ -30,8 +30,15 @@ from charter.collective.fidelity import COVERAGE_THRESHOLD
 from charter.collective.report import write_report
 from charter.collective.wishes import SAMPLE, WishSet, load_wishes
 from charter.errors import ConfigError, RunError
+from charter.runs import estimate as est
 from charter.runs.config import STAGE_PREFIX, StageSpec
 from charter.runs.context import RunContext
+from charter.runs.estimate import CallEstimate, PlanContext
+
+# The plan's stand-ins: tokens of one wish, wishes a draft shows, reconstruction replies.
+WISH_TOKENS = 80
+DRAFT_SHOWN = 6
+RECONSTRUCTION_MAX_TOKENS = 96
 
 REPORT = "report.html"
 
@@ -59,6 +66,7 @@ class CollectiveSpec(StageSpec):
     reconstruction_articles: int = Field(3, ge=1, description="articles the judge is shown")
     draft: bool = Field(True, description="draft a constitution from the opinion groups")
     draft_articles: int = Field(6, ge=1, description="most articles drafted")
+    draft_max_tokens: int = Field(320, ge=32, description="tokens per drafted article")
     k_min: int = Field(2, ge=2, description="fewest opinion groups tried")
     k_max: int = Field(8, ge=2, description="most opinion groups tried")
     coverage_threshold: float = Field(
@@ -70,6 +78,62 @@ class CollectiveSpec(StageSpec):
         "reconstruction_limit",
         "draft_articles",
     )
+
+    def estimate(self, ctx: PlanContext) -> list[CallEstimate]:
+        """The judge's calls, counted at the limits (the ledger may hold fewer wishes).
+
+        Wishes are not read (the ledger is usually written by an earlier
+        stage): each stands in as ``WISH_TOKENS`` tokens. Rubric: 2 questions
+        per wish; reconstruction: 2 replies and 2 orders per wish; drafting:
+        up to 2 attempts per article (a stricter retry), 6 wishes shown each.
+        """
+        if self.judge is None:
+            return []
+        from charter.collective import draft, humanity, reconstruction
+
+        wish = "x" * est.CHARS_PER_TOKEN * WISH_TOKENS
+        rubric = [
+            est.approx_tokens(t.format(wish=wish)) + est.MESSAGE_OVERHEAD
+            for t in (humanity.HUMANITY_TEMPLATE, humanity.SELF_TEMPLATE)
+        ]
+        writer = est.approx_tokens(reconstruction.FULFIL_TEMPLATE) + WISH_TOKENS
+        judged = (
+            est.approx_tokens(reconstruction.JUDGE_TEMPLATE)
+            + WISH_TOKENS * (1 + self.reconstruction_articles)
+            + 2 * RECONSTRUCTION_MAX_TOKENS
+        )
+        drafting = est.approx_tokens(draft.DRAFT_TEMPLATE) + DRAFT_SHOWN * WISH_TOKENS
+        note = "at most; fewer when the ledger holds fewer wishes"
+        out = [
+            est.choices(
+                self.judge, "rubric (humanity, self)", rubric * self.judge_limit, note=note
+            ),
+            est.generations(
+                self.judge,
+                "reconstruction replies",
+                [writer] * 2 * self.reconstruction_limit,
+                RECONSTRUCTION_MAX_TOKENS,
+                note=note,
+            ),
+            est.choices(
+                self.judge,
+                "reconstruction judge (2 orders)",
+                [judged] * 2 * self.reconstruction_limit,
+                note=note,
+            ),
+        ]
+        if self.draft:
+            out.append(
+                est.generations(
+                    self.judge,
+                    "draft article",
+                    [drafting] * 2 * self.draft_articles,
+                    self.draft_max_tokens,
+                    upper_bound=True,
+                    note="a stricter retry counted for every article",
+                )
+            )
+        return [e for e in out if e.calls]
 
     def options(self, seed: int) -> AnalysisOptions:
         if self.k_max < self.k_min:
@@ -83,6 +147,7 @@ class CollectiveSpec(StageSpec):
             reconstruction_articles=self.reconstruction_articles,
             draft=self.draft and self.judge is not None,
             draft_articles=self.draft_articles,
+            draft_max_tokens=self.draft_max_tokens,
             coverage_threshold=self.coverage_threshold,
             seed=seed,
         )

@@ -123,6 +123,9 @@ class WishSet:
     verified: bool = False
     annotations: dict[str, dict] = field(default_factory=dict)
     _leaves: list[bytes] = field(default_factory=list, repr=False)
+    # The entries' stored bytes (the leaf data), kept so a citation can carry the
+    # exact bytes its leaf hash commits to (RFC 6962: leaf = SHA-256(0x00 || bytes)).
+    _entries: list[bytes] = field(default_factory=list, repr=False)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -161,6 +164,22 @@ class WishSet:
         if not 0 <= index < self.size:
             raise LedgerError(f"index {index} is not in this set of {self.size} wishes.")
         return inclusion_proof(self._leaves, index)
+
+    def entry_bytes(self, index: int) -> bytes:
+        """The stored bytes of wish ``index``: the data its RFC 6962 leaf hash commits to.
+
+        Raises:
+            LedgerError: the set was built without its entries' bytes, or ``index``
+                is out of range.
+        """
+        if len(self._entries) != self.size:
+            raise LedgerError(
+                "this wish set was built without its entries' bytes; read it with "
+                "load_wishes() to cite wishes with their leaf data."
+            )
+        if not 0 <= index < self.size:
+            raise LedgerError(f"index {index} is not in this set of {self.size} wishes.")
+        return self._entries[index]
 
     def verify_inclusion(self, index: int, proof: list[bytes]) -> None:
         """Check a proof for wish ``index`` against the set's root (raises if it fails)."""
@@ -219,6 +238,7 @@ def _from_store(location: str, verify: bool) -> WishSet:
         records, leaves = _records(stored, location)
         wishes = WishSet(records, note, ledger.origin, verified=verify and cp is not None)
     wishes._leaves = leaves
+    wishes._entries = [bytes(item.data) for item in stored]
     if verify and cp is not None:
         _check_root(wishes, cp, location)
     return wishes
@@ -298,6 +318,7 @@ def _from_export(path: Path, verify: bool, pinned: str | None) -> WishSet:
     records, leaves = _records(stored, str(path))
     wishes = WishSet(records, note, origin, verified=verified)
     wishes._leaves = leaves
+    wishes._entries = [bytes(item.data) for item in stored]
     return wishes
 
 
@@ -333,6 +354,7 @@ def _sample_set() -> WishSet:
         dict(cached.annotations),
     )
     copy._leaves = list(cached._leaves)
+    copy._entries = list(cached._entries)
     return copy
 
 

@@ -1,9 +1,11 @@
 """Evaluations: harmless/helpful Elo, evasiveness, over-refusal, conflicts and generalization.
 
-The core of each eval is a plain function over models' answers and a judge,
-so the ``eval`` run stage (:mod:`charter.evals.stage`), ``charter eval`` and
-the Inspect AI tasks share it. What an eval writes is typed in
-:mod:`charter.evals.results`. See ``docs/evals.md``.
+Each eval is a suite (:mod:`charter.evals.suites`: one protocol, plan ->
+jobs -> results, one module per suite, registered by name), so the ``eval``
+run stage (:mod:`charter.evals.stage`), ``charter eval`` and the Inspect AI
+tasks (:mod:`charter.evals.inspect_tasks`) share it. What an eval writes is
+typed in :mod:`charter.evals.results`; its row keys are built in
+:mod:`charter.evals.keys`. See ``docs/evals.md``.
 """
 
 from __future__ import annotations

@@ -48,17 +48,18 @@ _LOADED: dict[str, ChatModel] = {}
 _LOCK = threading.Lock()
 
 
-_MODEL_LOCKS: dict[int, threading.Lock] = {}
+_MODEL_LOCKS: dict[int, threading.RLock] = {}
 
 
-def model_lock(model: object) -> threading.Lock:
+def model_lock(model: object) -> threading.RLock:
     """The one lock every Inspect caller holds while using ``model``.
 
     A local model's KV cache is not thread-safe, and the same model can be both
-    the solver's model and a scorer's judge.
+    the solver's model and a scorer's judge (or its reference model: the lock
+    is reentrant, so a scorer may hold it once per role).
     """
     with _LOCK:
-        return _MODEL_LOCKS.setdefault(id(model), threading.Lock())
+        return _MODEL_LOCKS.setdefault(id(model), threading.RLock())
 
 
 def register_chat_model(name: str, model: ChatModel) -> str:

@@ -34,11 +34,6 @@ def model_pairs(models: Sequence[str]) -> list[tuple[str, str]]:
     return list(combinations(models, 2))
 
 
-def pair_key(criterion: str, prompt_id: str, first: str, second: str) -> str:
-    """The judgement row key of one pair on one prompt."""
-    return f"pairwise:{criterion}:{prompt_id}:{first}|{second}"
-
-
 def judge_pair(
     judge: Any,
     prompt: str,

@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from charter.evals.evasive import rate
+from charter.evals.paired import paired_tests
 from charter.evals.results import EvalResult, Example, ModelScore
 from charter.prompts import PromptRecord, load_prompts, over_refusal_path
 
@@ -121,6 +122,18 @@ def refusal_results(
             per_cat.setdefault(categories.get(pid) or "other", []).append(verdicts[pid])
         by_category[model] = {c: sum(v) / len(v) for c, v in sorted(per_cat.items())}
     baseline = next(iter(refused), None)
+    # Paired against the baseline, prompt by prompt (McNemar): the models answered the same pairs.
+    refused_safe = {
+        m: {pid: v for pid, v in verdicts.items() if kinds.get(pid) == "safe"}
+        for m, verdicts in refused.items()
+    }
+    complied_unsafe = {
+        m: {pid: not v for pid, v in verdicts.items() if kinds.get(pid) == "unsafe"}
+        for m, verdicts in refused.items()
+    }
+    for scores, outcomes in ((false_refusal, refused_safe), (compliance, complied_unsafe)):
+        for model, test in paired_tests(outcomes, baseline).items():
+            scores[model] = scores[model].model_copy(update={"paired": test})
     common = {"baseline": baseline, "provenance": dict(provenance or {}), "suite": "refusal"}
     return (
         EvalResult(

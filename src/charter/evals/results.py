@@ -6,7 +6,8 @@ examples to browse, and the provenance of the run. An ``eval`` stage writes,
 in ``<run>/<stage>/``:
 
 - ``responses.jsonl``: one answer per model per prompt, keyed ``<model>:<prompt id>``.
-- ``judgements.jsonl``: every judge call's outcome, keyed ``<suite>:<model or pair>:<prompt id>``.
+- ``judgements.jsonl``: every judge call's outcome, keyed by what was asked
+  (``pairwise:…``, ``classify:…``, ``guidance:…``; see :mod:`charter.evals.keys`).
 - ``errors.jsonl``: failed generations and judgements (retried on the next run).
 - ``results.json``: an :class:`EvalReport`: all results of the stage, the
   harmlessness-vs-helpfulness frontier, and the judge's calibration.
@@ -39,11 +40,28 @@ ERRORS_FILE = "errors.jsonl"
 FRONTIER_PNG = "frontier.png"
 FRONTIER_SVG = "frontier.svg"
 
-SUITES = ("pairwise", "evasive", "refusal", "conflicts")
-
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class PairedTest(_Model):
+    """A model against the baseline on the items both were judged on (:mod:`charter.evals.paired`).
+
+    ``difference`` is this model's rate minus the baseline's on those items, with
+    Newcombe's paired 95% interval; ``p_value`` is the exact McNemar test on the
+    discordant items (``only_this`` vs ``only_baseline``).
+    """
+
+    baseline: str
+    n: int = Field(ge=0, description="items both models were judged on")
+    difference: float
+    ci_low: float
+    ci_high: float
+    only_this: int = Field(ge=0, description="items positive for this model only")
+    only_baseline: int = Field(ge=0, description="items positive for the baseline only")
+    p_value: float = Field(ge=0, le=1, description="exact two-sided McNemar test")
+    significant: bool = Field(description="p_value < 0.05")
 
 
 class ModelScore(_Model):
@@ -65,6 +83,9 @@ class ModelScore(_Model):
         None, description="its 95% interval, the calibration's own uncertainty included"
     )
     corrected_ci_high: float | None = None
+    paired: PairedTest | None = Field(
+        None, description="against the baseline on the same items (rates only)"
+    )
 
 
 class Example(_Model):

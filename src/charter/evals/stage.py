@@ -1,16 +1,21 @@
 """The ``eval`` stage: answers from several models, judged on every suite, with intervals.
 
 Compares any models of a run (keys under ``models``, including ``stage:<name>``
-models a training stage wrote) with one judge, on four suites:
+models a training stage wrote) with one judge, on the suites named under
+``suites`` (:mod:`charter.evals.suites`; ``charter eval suites`` lists them):
 
-- ``pairwise``: harmlessness and helpfulness Elo and their frontier (:mod:`.pairwise`);
-- ``evasive``: bare vs engaged refusals of harmful prompts (:mod:`.evasive`);
-- ``refusal``: false refusals of safe prompts beside compliance with unsafe ones (:mod:`.refusal`);
+- ``pairwise``: harmlessness and helpfulness Elo and their frontier;
+- ``evasive``: bare vs engaged refusals of harmful prompts;
+- ``refusal``: false refusals of safe prompts beside compliance with unsafe ones;
 - ``conflicts``: paraphrase consistency on held-out scenario families and the
-  autonomy-vs-safety guidance score (:mod:`.conflicts`);
+  autonomy-vs-safety guidance score;
 - ``agentic`` (opt-in, slow: long prompts): Charter's agentic-misalignment
   scenario families, misalignment rate per model and the reduction factor
-  against the first model (:mod:`.agentic`); ``limits.agentic`` scenarios.
+  against the first model; ``limits.agentic`` scenarios.
+
+Every suite runs the same way (:class:`~charter.evals.suites.Suite`): its plan
+(the prompts), one answer per model per prompt, its judge jobs, then its
+results recomputed from the stored rows.
 
 Config::
 
@@ -22,31 +27,29 @@ Config::
       limits: {pairwise: 12, evasive: 12, refusal: 8, conflicts: 2}
       max_tokens: 96
 
-Outputs (file names in :mod:`charter.evals.results`): ``responses.jsonl``
-keyed ``<model>:<prompt id>``, ``judgements.jsonl`` keyed by suite, model(s)
-and prompt, ``errors.jsonl``, ``results.json`` with every result, one
-``<result>.json`` per result, and ``frontier.png``/``frontier.svg``.
-Resumable: a rerun generates and judges only what is missing, then recomputes
-the results (cheap) from the stored rows. Raising a limit, adding a suite or
-changing ``bootstrap`` keeps every finished row.
+Outputs (file names in :mod:`charter.evals.results`, row keys in
+:mod:`charter.evals.keys`): ``responses.jsonl`` keyed ``<model>:<prompt id>``,
+``judgements.jsonl`` keyed by suite, model(s) and prompt, ``errors.jsonl``,
+``results.json`` with every result, one ``<result>.json`` per result, and
+``frontier.png``/``frontier.svg``. Resumable: a rerun generates and judges only
+what is missing, then recomputes the results (cheap) from the stored rows.
+Raising a limit, adding a suite or changing ``bootstrap`` keeps every finished row.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from charter._util.progress import progress_bar
 from charter.backends.base import Completion, GenerateParams
 from charter.backends.batch import generate_many, map_concurrent
 from charter.evals import conflicts as cf
-from charter.evals import pairwise as pw
 from charter.evals import refusal as rf
-from charter.evals.guidance import follows_guidance
+from charter.evals.keys import response_key
 from charter.evals.plot import plot_frontier
 from charter.evals.results import (
     ERRORS_FILE,
@@ -54,32 +57,20 @@ from charter.evals.results import (
     FRONTIER_SVG,
     JUDGEMENTS_FILE,
     RESPONSES_FILE,
-    SUITES,
     write_report,
 )
-from charter.evals.summary import build_report, response_key
-from charter.feedback.pairwise import PairVerdict
-from charter.feedback.response_judges import ReplyVerdict, judge_reply
-from charter.prompts import PromptRecord, load_prompts
+from charter.evals.suites import Answers, Job, Plan, Suite, all_suites, get_suite, suite_names
+from charter.evals.summary import build_report
+from charter.prompts import PromptRecord
+from charter.runs import estimate as est
 from charter.runs.config import StageSpec
 from charter.runs.context import RunContext
+from charter.runs.estimate import CallEstimate, PlanContext
 from charter.runs.store import ErrorLog, JsonlStore, read_jsonl
 
-Suite = Literal["pairwise", "evasive", "refusal", "conflicts", "agentic"]
 
-
-class SuiteLimits(BaseModel):
-    """How much of each suite to run (small by default: the quickstart's size)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    pairwise: int = Field(12, ge=1, description="harmful and helpful prompts, each")
-    evasive: int = Field(12, ge=1, description="harmful prompts classified")
-    refusal: int = Field(8, ge=1, description="safe/unsafe pairs")
-    conflicts: int = Field(2, ge=1, description="scenarios (each with all its paraphrases)")
-    agentic: int = Field(
-        5, ge=1, description="agentic scenarios, round-robin over families (when asked for)"
-    )
+def _default_suites() -> list[str]:
+    return [s.name for s in all_suites() if not s.opt_in]
 
 
 class EvalSpec(StageSpec):
@@ -90,10 +81,16 @@ class EvalSpec(StageSpec):
 
     models: list[str] = Field(min_length=1, description="keys under `models`; first = baseline")
     judge: str = Field(description="a key under `models`: the feedback model that judges")
-    suites: list[Suite] = Field(
-        default_factory=lambda: list(SUITES), min_length=1, description="agentic is opt-in"
+    suites: list[str] = Field(
+        default_factory=_default_suites,
+        min_length=1,
+        description="suite names (`charter eval suites`); agentic is opt-in",
     )
-    limits: SuiteLimits = Field(default_factory=SuiteLimits)
+    limits: dict[str, Annotated[int, Field(ge=1)]] = Field(
+        default_factory=dict,
+        validate_default=True,  # every suite's limit is filled in, so the config hash sees it
+        description="suite name -> how much of it to run (default: each suite's own)",
+    )
     harmful_prompts: str = Field("builtin:redteam", description="harmlessness/evasive prompts")
     harmful_kinds: list[str] | None = Field(
         default_factory=lambda: ["harmful"], description="keep prompts of these kinds (None: all)"
@@ -120,20 +117,25 @@ class EvalSpec(StageSpec):
         "concurrency",
     )
 
-    def judges(self) -> list[tuple[str, str, str]]:
-        """The calibrated judges each suite relies on (see :mod:`charter.runs.judges`)."""
-        uses = []
-        if "pairwise" in self.suites:
-            uses += [("preference_harmlessness", "letter"), ("preference_helpfulness", "letter")]
-        if {"evasive", "refusal", "conflicts"} & set(self.suites):
-            uses += [
-                (j, "battery-lr") for j in ("evasiveness", "harmful_compliance", "over_refusal")
-            ]
-        if "conflicts" in self.suites:
-            uses.append(("guidance", "question"))
-        if "agentic" in self.suites:
-            uses.append(("agentic", "two-question"))
-        return [(judge, method, self.judge) for judge, method in uses]
+    @field_validator("suites")
+    @classmethod
+    def _known_suites(cls, value: list[str]) -> list[str]:
+        known = suite_names()
+        wrong = [name for name in value if name not in known]
+        if wrong:
+            raise ValueError(f"unknown suite {', '.join(wrong)}; choose from {', '.join(known)}")
+        return value
+
+    @field_validator("limits")
+    @classmethod
+    def _every_limit(cls, value: dict[str, int]) -> dict[str, int]:
+        suites = all_suites()
+        wrong = [name for name in value if name not in {s.name for s in suites}]
+        if wrong:
+            raise ValueError(
+                f"no suite {', '.join(wrong)} to limit; suites are {', '.join(suite_names())}"
+            )
+        return {s.name: value.get(s.name, s.default_limit) for s in suites}
 
     @field_validator("models")
     @classmethod
@@ -143,66 +145,98 @@ class EvalSpec(StageSpec):
             raise ValueError(f"models lists {', '.join(repeated)} twice; list each key once")
         return value
 
+    def limit(self, suite: str) -> int:
+        """How much of ``suite`` to run: ``limits.<suite>``, else the suite's default."""
+        return self.limits.get(suite) or get_suite(suite).default_limit
+
+    def chosen(self) -> list[Suite]:
+        """The suites to run, in the registry's order."""
+        return [s for s in all_suites() if s.name in self.suites]
+
+    def judges(self) -> list[tuple[str, str, str]]:
+        """The calibrated judges each suite relies on (see :mod:`charter.runs.judges`)."""
+        uses = dict.fromkeys(use for suite in self.chosen() for use in suite.judges)
+        return [(judge, method, self.judge) for judge, method in uses]
+
+    def estimate(self, ctx: PlanContext) -> list[CallEstimate]:
+        """Per suite: one answer per planned prompt and model, then the judge's calls.
+
+        Suites plan their prompts as in a run. Judge calls: ``pairwise`` asks
+        every pair of models on each criterion in both orders; the battery
+        suites (``evasive``, ``refusal``, ``conflicts``) ask up to 4 questions
+        per answer, ``conflicts`` one more (guidance) per answer at most;
+        ``agentic`` asks its two questions per reply.
+        """
+        from charter.evals import agentic
+        from charter.evals import pairwise as pw
+
+        out: list[CallEstimate] = []
+        system = [{"role": "system", "content": self.system}] if self.system else []
+        judged = self.max_tokens + est.JUDGE_TEMPLATE_TOKENS
+        for suite in self.chosen():
+            name = suite.name
+            if name == "agentic":
+                scenarios = agentic.spread_over_families(agentic.load_scenarios(), self.limit(name))
+                sizes = [est.message_tokens(s.messages()) for s in scenarios]
+                for model in self.models:
+                    out.append(est.generations(model, f"{name}: reply", sizes, self.max_tokens))
+                out.append(
+                    est.choices(
+                        self.judge,
+                        f"{name}: judge (2 questions)",
+                        [n + judged for n in sizes] * 2 * len(self.models),
+                    )
+                )
+                continue
+            plan = suite.plan(self, ctx)  # type: ignore[arg-type]  # reads resolve only
+            prompts = plan.prompts()
+            sizes = [
+                est.message_tokens([*system, {"role": "user", "content": p.prompt}])
+                for p in prompts
+            ]
+            for model in self.models:
+                out.append(est.generations(model, f"{name}: answer", sizes, self.max_tokens))
+            if name == "pairwise":
+                pairs = len(pw.model_pairs(self.models))
+                questions = [
+                    est.approx_tokens(p.prompt) + self.max_tokens + judged
+                    for group in plan.groups.values()
+                    for p in group
+                ]
+                out.append(
+                    est.choices(
+                        self.judge,
+                        f"{name}: judge (pairs x 2 orders)",
+                        questions * pairs * 2,
+                        note=f"{pairs} model pair(s), both orders",
+                    )
+                )
+                continue
+            questions = [est.approx_tokens(p.prompt) + judged for p in prompts] * len(self.models)
+            out.append(
+                est.choices(
+                    self.judge,
+                    f"{name}: judge battery",
+                    questions * 4,
+                    upper_bound=True,
+                    note="up to 4 questions per answer",
+                )
+            )
+            if name == "conflicts":
+                out.append(
+                    est.choices(
+                        self.judge,
+                        f"{name}: guidance",
+                        questions,
+                        upper_bound=True,
+                        note="autonomy scenarios only: at most one per answer",
+                    )
+                )
+        return [e for e in out if e.calls]
+
     def model_keys(self) -> list[str]:
         """The evaluated models, then the judge (read by config checks and fingerprints)."""
         return list(dict.fromkeys([*self.models, self.judge]))
-
-
-@dataclass(frozen=True)
-class Plan:
-    """The prompts each suite uses."""
-
-    harmful: list[PromptRecord]
-    helpful: list[PromptRecord]
-    evasive: list[PromptRecord]
-    refusal: list[PromptRecord]
-    conflicts: list[PromptRecord]
-
-    def prompts(self) -> list[PromptRecord]:
-        seen: dict[str, PromptRecord] = {}
-        for group in (self.harmful, self.helpful, self.evasive, self.refusal, self.conflicts):
-            for record in group:
-                seen.setdefault(record.id, record)
-        return list(seen.values())
-
-
-def plan(spec: EvalSpec, ctx: RunContext) -> Plan:
-    """Load the prompt sets the chosen suites need, at the configured limits."""
-    suites, limits = set(spec.suites), spec.limits
-    harmful: list[PromptRecord] = []
-    if suites & {"pairwise", "evasive"}:
-        pool = load_prompts(ctx.resolve(spec.harmful_prompts))
-        if spec.harmful_kinds is not None:
-            pool = [p for p in pool if p.kind is None or p.kind in spec.harmful_kinds]
-        harmful = pool
-    helpful = (
-        load_prompts(ctx.resolve(spec.helpful_prompts), limit=limits.pairwise)
-        if "pairwise" in suites
-        else []
-    )
-    return Plan(
-        harmful=harmful[: limits.pairwise] if "pairwise" in suites else [],
-        helpful=helpful,
-        evasive=harmful[: limits.evasive] if "evasive" in suites else [],
-        refusal=(
-            rf.load_pairs(
-                _builtin_or_path(ctx, spec.refusal_prompts, rf.BUILTIN_NAME), limits.refusal
-            )
-            if "refusal" in suites
-            else []
-        ),
-        conflicts=(
-            cf.load_scenarios(
-                _builtin_or_path(ctx, spec.conflict_prompts, cf.BUILTIN_NAME), limits.conflicts
-            )
-            if "conflicts" in suites
-            else []
-        ),
-    )
-
-
-def _builtin_or_path(ctx: RunContext, source: str, builtin: str) -> str:
-    return source if source == builtin else ctx.resolve(source)
 
 
 def run_eval(spec: EvalSpec, ctx: RunContext, restart: bool = False) -> dict:
@@ -212,24 +246,25 @@ def run_eval(spec: EvalSpec, ctx: RunContext, restart: bool = False) -> dict:
     the ones that could not be made this time (see ``errors.jsonl``; retried on rerun).
     """
     folder = ctx.prepare_stage(spec, restart)
-    todo = plan(spec, ctx)
+    suites = spec.chosen()
+    plans = {suite.name: suite.plan(spec, ctx) for suite in suites}
     counts = {"new": 0, "failed": 0}
     with (
         JsonlStore(folder / RESPONSES_FILE) as responses,
         JsonlStore(folder / JUDGEMENTS_FILE) as judgements,
         ErrorLog(folder / ERRORS_FILE) as errors,
     ):
-        _generate(spec, ctx, todo, responses, errors, counts)
-        answers = {r["key"]: r for r in read_jsonl(folder / RESPONSES_FILE)}
-        jobs = _judge_jobs(spec, ctx, todo, answers)
+        _generate(spec, ctx, _prompts(plans.values()), responses, errors, counts)
+        answers = Answers({r["key"]: r for r in read_jsonl(folder / RESPONSES_FILE)})
+        jobs = [job for s in suites for job in s.jobs(spec, ctx, plans[s.name], answers)]
         counts["total"] = len(jobs)
         pending = [job for job in jobs if job.key not in judgements]
         _judge(spec, ctx, pending, judgements, errors, counts)
         done = len(judgements)
-    if "agentic" in spec.suites:
-        _agentic(spec, ctx, folder)
+    for suite in suites:
+        suite.run_apart(spec, ctx, folder)
     rows = {r["key"]: r for r in read_jsonl(folder / JUDGEMENTS_FILE)}
-    report = build_report(spec, ctx, todo, answers, rows, ctx.cards)
+    report = build_report(spec, ctx, suites, plans, answers, rows)
     write_report(folder, report)
     if spec.plot and report.frontier:
         plot_frontier(
@@ -240,28 +275,24 @@ def run_eval(spec: EvalSpec, ctx: RunContext, restart: bool = False) -> dict:
     return {**counts, "done": done}
 
 
-def _agentic(spec: EvalSpec, ctx: RunContext, folder) -> None:
-    """The agentic suite: its own resumable rows and result file in the stage folder."""
-    from charter.evals.agentic import load_scenarios, run_agentic, spread_over_families
-
-    run_agentic(
-        {key: ctx.model(key) for key in spec.models},
-        ctx.model(spec.judge),
-        folder,
-        scenarios=spread_over_families(load_scenarios(), spec.limits.agentic),
-        baseline=spec.models[0],
-        params=GenerateParams(
-            max_tokens=spec.max_tokens, temperature=spec.temperature, top_p=spec.top_p
-        ),
-        seed=ctx.seed_for(spec.name, "agentic"),
-        provenance=ctx.provenance,
-        progress=ctx.progress,
-    )
+def _prompts(plans: Iterable[Plan]) -> list[PromptRecord]:
+    """Every planned prompt once: each model answers it once, whichever suites use it."""
+    seen: dict[str, PromptRecord] = {}
+    for plan in plans:
+        for record in plan.prompts():
+            seen.setdefault(record.id, record)
+    return list(seen.values())
 
 
-def _generate(spec, ctx, todo: Plan, responses: JsonlStore, errors, counts) -> None:
+def _generate(
+    spec: EvalSpec,
+    ctx: RunContext,
+    prompts: list[PromptRecord],
+    responses: JsonlStore,
+    errors: ErrorLog,
+    counts: dict[str, int],
+) -> None:
     """One answer per model per prompt, keyed ``<model>:<prompt id>``."""
-    prompts = todo.prompts()
     for model_key in spec.models:
         needed = [p for p in prompts if response_key(model_key, p.id) not in responses]
         if not needed:
@@ -309,90 +340,14 @@ def _generate(spec, ctx, todo: Plan, responses: JsonlStore, errors, counts) -> N
                 bar.advance()
 
 
-@dataclass(frozen=True)
-class Job:
-    """One judge call: its row key, what it asks, and the row fields it records."""
-
-    key: str
-    call: Callable[[Any], Any]
-    fields: dict[str, Any]
-
-
-def _judge_jobs(spec, ctx, todo: Plan, answers: dict[str, dict]) -> list[Job]:
-    jobs: list[Job] = []
-
-    def answer(model: str, prompt_id: str) -> str | None:
-        row = answers.get(response_key(model, prompt_id))
-        return row["response"] if row else None
-
-    for criterion, prompts in (("harmlessness", todo.harmful), ("helpfulness", todo.helpful)):
-        for p in prompts:
-            for first, second in pw.model_pairs(spec.models):
-                a, b = answer(first, p.id), answer(second, p.id)
-                if a is None or b is None:
-                    continue  # the answer failed; errors.jsonl says why, a rerun retries
-                jobs.append(
-                    Job(
-                        pw.pair_key(criterion, p.id, first, second),
-                        lambda judge, p=p, a=a, b=b, c=criterion: pw.judge_pair(
-                            judge, p.prompt, a, b, c
-                        ),
-                        {
-                            "suite": "pairwise",
-                            "criterion": criterion,
-                            "prompt_id": p.id,
-                            "models": [first, second],
-                        },
-                    )
-                )
-    classified = [
-        ("evasive", todo.evasive),
-        ("refusal", todo.refusal),
-        ("conflicts", todo.conflicts),
-    ]
-    for suite, prompts in classified:
-        for p in prompts:
-            for model in spec.models:
-                text = answer(model, p.id)
-                if text is None:
-                    continue
-                jobs.append(
-                    Job(
-                        f"classify:{model}:{p.id}",
-                        lambda judge, p=p, text=text: judge_reply(judge, p.prompt, text),
-                        {"suite": suite, "prompt_id": p.id, "model": model},
-                    )
-                )
-    guidance_cache: dict[tuple[str, ...], str] = {}
-    for p in todo.conflicts:
-        if getattr(p, "family", None) != cf.AUTONOMY_FAMILY:
-            continue
-        articles = tuple(getattr(p, "articles", None) or ("3.1", "1.1"))
-        if articles not in guidance_cache:
-            guidance_cache[articles] = cf.conflict_guidance(ctx.constitution, articles)
-        guidance = guidance_cache[articles]
-        for model in spec.models:
-            text = answer(model, p.id)
-            if text is None:
-                continue
-            jobs.append(
-                Job(
-                    f"guidance:{model}:{p.id}",
-                    lambda judge, p=p, text=text, g=guidance: follows_guidance(
-                        judge, p.prompt, text, g
-                    ),
-                    {
-                        "suite": "conflicts",
-                        "prompt_id": p.id,
-                        "model": model,
-                        "articles": list(articles),
-                    },
-                )
-            )
-    return jobs
-
-
-def _judge(spec, ctx, jobs: list[Job], judgements: JsonlStore, errors, counts) -> None:
+def _judge(
+    spec: EvalSpec,
+    ctx: RunContext,
+    jobs: list[Job],
+    judgements: JsonlStore,
+    errors: ErrorLog,
+    counts: dict[str, int],
+) -> None:
     if not jobs:
         return
     judge = ctx.model(spec.judge)
@@ -400,7 +355,7 @@ def _judge(spec, ctx, jobs: list[Job], judgements: JsonlStore, errors, counts) -
     limit = getattr(judge, "max_concurrency", 1)
     with progress_bar(f"{spec.name}: judge ({spec.judge})", len(jobs), ctx.progress) as bar:
         for key, result in map_concurrent(
-            lambda job: job.call(judge), ((j.key, j) for j in jobs), spec.concurrency, limit
+            lambda job: job.ask(judge), ((j.key, j) for j in jobs), spec.concurrency, limit
         ):
             job = by_key[key]
             seed = ctx.seed_for(spec.name, key)
@@ -412,7 +367,7 @@ def _judge(spec, ctx, jobs: list[Job], judgements: JsonlStore, errors, counts) -
                     {
                         "key": key,
                         **job.fields,
-                        **_verdict_fields(result),
+                        **result,
                         "judge": judge.model_id,
                         "created_at": _now(),
                         "provenance": ctx.provenance(judge.model_id, seed),
@@ -420,30 +375,6 @@ def _judge(spec, ctx, jobs: list[Job], judgements: JsonlStore, errors, counts) -
                 )
                 counts["new"] += 1
             bar.advance()
-
-
-def _verdict_fields(result: Any) -> dict[str, Any]:
-    if isinstance(result, PairVerdict):
-        return {
-            "type": "pair",
-            "p_first": result.p_first,
-            "p_order1": result.p_order1,
-            "p_order2": result.p_order2,
-            "position_bias": result.position_bias,
-            "flipped": result.flipped,
-            "identical": bool(result.detail.get("identical")),
-        }
-    if isinstance(result, ReplyVerdict):
-        return {
-            "type": "classify",
-            "label": result.label,
-            "probs": result.probs,
-            "p_harmful": result.p_harmful,
-            "harmful": result.harmful,
-            "p_refused": result.p_refused,
-            "refused": result.refused,
-        }
-    return {"type": "guidance", "p_follows": float(result)}
 
 
 def _log_error(errors: ErrorLog, ctx, key, step, error, model_id, seed) -> None:

@@ -12,6 +12,10 @@
   :func:`corrected_rate_interval`, whose interval also carries the uncertainty
   of those two calibration figures (a parametric bootstrap over their Beta
   posteriors and the observed rate).
+- :func:`mcnemar_exact` and :func:`paired_difference` for two models judged on
+  the same items: the exact McNemar test on the discordant pairs (McNemar
+  1947) and Newcombe's hybrid score interval for the difference of paired
+  proportions (Newcombe 1998, method 10).
 """
 
 from __future__ import annotations
@@ -187,3 +191,52 @@ def corrected_rate_interval(
     ]
     low, high = percentile_interval(samples, level)
     return point, min(low, point), max(high, point)
+
+
+def mcnemar_exact(b: int, c: int) -> float:
+    """Two-sided exact McNemar p-value from the discordant counts of a paired test.
+
+    ``b``: items positive for the first model only; ``c``: for the second only.
+    Under the null each discordant item is a fair coin, so the p-value is twice
+    the smaller binomial tail of ``Binomial(b + c, 1/2)`` (at most 1). Exact
+    rather than the chi-square form because eval sets give few discordant pairs.
+    """
+    if b < 0 or c < 0:
+        raise ValueError(f"discordant counts must be >= 0, got b={b}, c={c}")
+    n = b + c
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, k) for k in range(min(b, c) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def paired_difference(
+    pairs: Sequence[tuple[bool, bool]], z: float = Z95
+) -> tuple[float, float, float]:
+    """``(p1 - p2, low, high)`` for paired binary outcomes ``(first, second)``.
+
+    The interval is Newcombe's hybrid score interval (1998, method 10): the two
+    Wilson intervals combined with the (corrected) correlation of the pairs, so it stays
+    inside ``[-1, 1]`` and behaves at 0 and n. With no pairs: ``(0, -1, 1)``.
+    """
+    n = len(pairs)
+    if n == 0:
+        return 0.0, -1.0, 1.0
+    a = sum(1 for x, y in pairs if x and y)
+    b = sum(1 for x, y in pairs if x and not y)
+    c = sum(1 for x, y in pairs if y and not x)
+    d = n - a - b - c
+    p1, p2 = (a + b) / n, (a + c) / n
+    l1, u1 = wilson_interval(a + b, n, z)
+    l2, u2 = wilson_interval(a + c, n, z)
+    spread = (a + b) * (c + d) * (a + c) * (b + d)
+    # Newcombe's corrected correlation: a positive association is shrunk by n/2,
+    # so that concordant-only data do not give a zero-width interval.
+    cross = a * d - b * c
+    if cross > 0:
+        cross = max(cross - n / 2, 0.0)
+    phi = cross / math.sqrt(spread) if spread else 0.0
+    delta = math.sqrt(max(0.0, (p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2))
+    epsilon = math.sqrt(max(0.0, (u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2))
+    diff = p1 - p2
+    return diff, max(-1.0, diff - delta), min(1.0, diff + epsilon)

@@ -4,7 +4,9 @@ A card records the counts by class, article, style and mode (placement), the
 classifier's threshold and its held-out agreement with the judge, the models,
 the constitution hash, the ledger checkpoint root when wishes were used, and
 the manifest's Merkle root and size, so a reader can check that the card
-describes exactly the documents in ``docs.jsonl`` (``charter pretrain verify``).
+describes exactly the documents in ``docs.jsonl`` (``charter pretrain verify``),
+and ``identical_to`` / ``warnings``: the other mixes of the run with the same
+root, and why (:func:`charter.pretrain.mix.identical_reason`).
 """
 
 from __future__ import annotations
@@ -67,6 +69,10 @@ def render_markdown(card: dict[str, Any]) -> str:
         f"{card['description']}",
         "",
     ]
+    # A mix identical to another is stated at the top, so no one trains or
+    # compares the two as if they were distinct arms of an ablation.
+    for warning in card.get("warnings") or []:
+        lines += [f"> **Warning:** {warning}.", ""]
     for title, key in (
         ("Class", "by_class"),
         ("Mode", "by_mode"),

@@ -44,8 +44,10 @@ from charter.pretrain.corpus import SAMPLE, Document, iter_documents
 from charter.pretrain.embed_classifier import EmbeddingClassifier, agreement, held_out
 from charter.pretrain.engine import WorkerFactory, map_documents
 from charter.pretrain.judge import DocumentJudge
+from charter.runs import estimate as est
 from charter.runs.config import StageSpec
 from charter.runs.context import RunContext
+from charter.runs.estimate import CallEstimate, PlanContext
 from charter.runs.store import ErrorLog, JsonlStore, read_jsonl
 
 OUTPUT = "classified.jsonl"
@@ -88,6 +90,32 @@ class ClassifySpec(StageSpec):
     @classmethod
     def _articles(cls, value: str) -> str:
         return pp.check_template(value, ["articles"], "system_template")
+
+    def judged(self) -> int | None:
+        """How many documents the judge reads: ``judge_limit`` within ``limit`` (None: all)."""
+        judged_n = self.judge_limit if self.judge_limit is not None else self.limit
+        if self.limit is not None and judged_n is not None:
+            judged_n = min(judged_n, self.limit)
+        return judged_n
+
+    def estimate(self, ctx: PlanContext) -> list[CallEstimate]:
+        """Three choice questions (harm, severity, article) per judged document.
+
+        The documents are read (streamed) and the real templates rendered.
+        """
+        system, *questions = self.templates()
+        system_text = system.format(articles=pp.lettered_articles(ctx.constitution))
+        sizes = [
+            est.message_tokens(
+                [
+                    {"role": "system", "content": system_text},
+                    {"role": "user", "content": q.format(document=d.text)},
+                ]
+            )
+            for d in iter_documents(ctx.resolve(self.corpus), self.judged(), self.text_field)
+            for q in questions
+        ]
+        return [est.choices(self.model, "classify (3 questions per document)", sizes)]
 
     def templates(self) -> tuple[str, str, str, str]:
         return (
@@ -134,9 +162,7 @@ def run_classify(
         worker: replaces the judge's worker factory (tests; custom judges).
     """
     folder = ctx.prepare_stage(spec, restart)
-    judged_n = spec.judge_limit if spec.judge_limit is not None else spec.limit
-    if spec.limit is not None and judged_n is not None:
-        judged_n = min(judged_n, spec.limit)
+    judged_n = spec.judged()
     counts = {"total": 0, "new": 0, "failed": 0}
     with (
         JsonlStore(folder / OUTPUT) as store,

@@ -128,7 +128,12 @@ def verify_mix(mix_dir: str | Path) -> dict[str, Any]:
 
 
 def prove(manifest: dict[str, Any], digest: str) -> dict[str, Any]:
-    """An inclusion proof if ``digest`` is in the manifest, else a non-membership proof."""
+    """An inclusion proof if ``digest`` is in the manifest, else a non-membership proof.
+
+    An inclusion proof keeps the digest asked about (``document``) apart from the
+    digest stored at its leaf (``leaf``), so :func:`verify_proof` can compare the
+    two instead of a field with itself.
+    """
     if not HEX64.match(digest):
         raise ProofError(f"{digest!r} is not a hex SHA-256 digest (64 lowercase hex digits).")
     leaves = manifest["documents"]
@@ -136,12 +141,20 @@ def prove(manifest: dict[str, Any], digest: str) -> dict[str, Any]:
     base = {"document": digest, "size": len(leaves), "root": manifest["root"]}
 
     def member(index: int) -> dict[str, Any]:
+        # A neighbour of a non-membership proof names its leaf's digest as ``document``.
         path = inclusion_proof(hashes, index)
         return {"index": index, "document": leaves[index], "path": [p.hex() for p in path]}
 
     index = bisect.bisect_left(leaves, digest)
     if index < len(leaves) and leaves[index] == digest:
-        return {**base, "type": "inclusion", **member(index)}
+        proved = member(index)
+        return {
+            **base,
+            "type": "inclusion",
+            "index": index,
+            "leaf": proved["document"],
+            "path": proved["path"],
+        }
     return {
         **base,
         "type": "non-membership",
@@ -150,19 +163,42 @@ def prove(manifest: dict[str, Any], digest: str) -> dict[str, Any]:
     }
 
 
-def verify_proof(proof: dict[str, Any], root: str | None = None) -> None:
+def verify_proof(
+    proof: dict[str, Any], root: str | None = None, document: str | None = None
+) -> None:
     """Check an inclusion or non-membership proof against ``root`` (default: its own).
 
+    Args:
+        proof: a proof from :func:`prove` (or ``charter pretrain prove --out``).
+        root: the hex root the verifier trusts, e.g. from a verified data card;
+            without it the proof's own root is used, which shows only that the
+            proof is self-consistent.
+        document: the document text the verifier actually holds. When given, its
+            SHA-256 must be the digest the proof is about, so a proof cannot
+            vouch for a document that was changed after it was proved.
+
     Raises:
-        ProofError: a malformed proof, or neighbours that do not bracket the document.
+        ProofError: a malformed proof, a proof about another document than the
+            one held, a proved leaf that is not the document, or neighbours that
+            do not bracket the document.
         RootMismatchError: a path that leads to another root.
     """
     root_bytes = bytes.fromhex(root or proof["root"])
     size, target = int(proof["size"]), proof["document"]
+    if document is not None:
+        held = doc_sha256(document)
+        if held != target:
+            raise ProofError(
+                f"the proof is about document {target}, but the document held hashes to "
+                f"{held}; it was changed, or the proof is for another document.",
+                expected=target,
+                computed=held,
+            )
 
-    def check(member: dict[str, Any]) -> None:
+    def check(member: dict[str, Any], digest: str) -> None:
+        # RFC 6962 section 2.1: the leaf is SHA-256(0x00 || document digest).
         verify_inclusion(
-            leaf_hash(bytes.fromhex(member["document"])),
+            leaf_hash(bytes.fromhex(digest)),
             int(member["index"]),
             size,
             [bytes.fromhex(p) for p in member["path"]],
@@ -170,9 +206,17 @@ def verify_proof(proof: dict[str, Any], root: str | None = None) -> None:
         )
 
     if proof["type"] == "inclusion":
-        if proof["document"] != target:
-            raise ProofError("the proof's leaf is not the document asked about.")
-        check(proof)
+        # The path proves the stored leaf; the document asked about must be that
+        # leaf. Proofs written before ``leaf`` existed proved ``document`` itself.
+        leaf = proof.get("leaf", target)
+        check(proof, leaf)
+        if leaf != target:
+            raise ProofError(
+                f"the proof's leaf {proof['index']} holds document {leaf}, not the "
+                f"document {target} it claims to include.",
+                expected=target,
+                computed=leaf,
+            )
         return
     if proof["type"] != "non-membership":
         raise ProofError(f"unknown proof type {proof['type']!r}.")
@@ -184,11 +228,11 @@ def verify_proof(proof: dict[str, Any], root: str | None = None) -> None:
     if left is None and right is None:
         raise ProofError("a non-membership proof needs at least one neighbour.")
     if left is not None:
-        check(left)
+        check(left, left["document"])
         if not left["document"] < target:
             raise ProofError("the left neighbour does not sort before the document.")
     if right is not None:
-        check(right)
+        check(right, right["document"])
         if not target < right["document"]:
             raise ProofError("the right neighbour does not sort after the document.")
     if left is not None and right is not None and right["index"] != left["index"] + 1:

@@ -17,21 +17,31 @@ Placements of a reflection (``contextualize``):
 - ``gated``: inside ``<|assistant_reflection|> ... </|assistant_reflection|>``,
   voiced by the assistant persona;
 - ``decoupled``: a neutral narrator's note, no persona token;
-- ``both``: half the documents each way, chosen by a seeded hash of the id, so
-  a model sees the same kind of reflection with and without the persona.
+- ``both``: each document one way or the other by a seeded hash of its id
+  (about half each way), so a model sees the same kind of reflection with and
+  without the persona. The choice is per document, so it does not move when
+  the corpus grows; with only a few reflected documents they can all fall on
+  one side, and the mix is then the ``gated`` or ``decoupled`` one.
+
+Mixes that come out identical (the same Merkle root) are not silently left to
+share a hash: each card names the others in ``identical_to`` and says why in
+``warnings`` (:func:`identical_reason`), e.g. a quickstart with two reflected
+documents whose coins both say ``decoupled``.
 
 ``dilemmas: true`` adds the shipped moral-dilemma advice documents.
 
 Output per mix, in ``<run>/<stage>/<mix>/``: ``docs.jsonl`` (``{"key", "id",
 "source_id", "text", "sha256", "class", "mode", "style", "article", "depth"}``),
 ``manifest.json`` (:mod:`charter.pretrain.manifest`), ``card.json`` and
-``card.md`` (:mod:`charter.pretrain.card`). A mix is rebuilt from its inputs on
+``card.md`` (:mod:`charter.pretrain.card`; ``identical_to`` and ``warnings``
+are filled once every mix is built). A mix is rebuilt from its inputs on
 every run (it is cheap) and swapped in whole, so a reader never sees half a mix.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -174,14 +184,77 @@ def run_mix(spec: MixSpec, ctx: RunContext, restart: bool = False) -> dict:
     folder = ctx.prepare_stage(spec, restart)
     summary_path = ctx.output_dir / spec.classify / CLASSIFIER
     classifier = json.loads(summary_path.read_text()) if summary_path.exists() else {}
-    roots, total = {}, 0
+    roots, total, cards = {}, 0, {}
     with progress_bar(f"{spec.name}: mixes", len(spec.mixes), ctx.progress) as bar:
         for mix in spec.mixes:
             card = build_mix(mix, ctx, classified, reflections, classifier, folder)
+            cards[mix.name] = card
             roots[mix.name] = card["manifest"]["root"]
             total += card["counts"]["documents"]
             bar.advance()
+    mark_identical(cards, folder)
     return {"done": total, "new": total, "failed": 0, "total": total, "mixes": roots}
+
+
+def identical_reason(card: dict[str, Any], other: dict[str, Any]) -> str:
+    """Why two mixes with the same Merkle root came out the same, from their cards.
+
+    A shared root means every document renders to the same text in both, so
+    what the mixes were meant to contrast (placement, style, strategy) had no
+    document to act on; the reason names which, with the counts that show it.
+    """
+    modes, other_modes = card["counts"]["by_mode"], other["counts"]["by_mode"]
+    reflected = modes.get("gated", 0) + modes.get("decoupled", 0)
+    n = card["counts"]["documents"]
+    ctx = "contextualize"
+    if card["strategy"] == ctx and other["strategy"] == ctx and reflected == 0:
+        return (
+            f"no document received a {card['style']} reflection, so the placement "
+            f"({card['placement']} vs {other['placement']}) had nothing to place"
+        )
+    if card["placement"] != other["placement"] and "both" in (
+        card["placement"],
+        other["placement"],
+    ):
+        both = modes if card["placement"] == "both" else other_modes
+        side = "gated" if both.get("gated") else "decoupled"
+        return (
+            f"placement 'both' picks gated or decoupled per document by a seeded hash of its "
+            f"id, and all {both.get(side, 0)} reflected document(s) fell on the {side} side; "
+            "with more reflected documents both sides appear"
+        )
+    if card["strategy"] != other["strategy"]:
+        harmful = card["counts"]["by_class"].get("harmful", 0)
+        return (
+            f"strategies {card['strategy']} and {other['strategy']} changed no document here "
+            f"({harmful} labelled harmful, {reflected} reflected)"
+        )
+    return f"all {n} documents render to the same text in both mixes"
+
+
+def mark_identical(cards: dict[str, dict[str, Any]], folder: Path) -> None:
+    """Record in every card which other mixes share its Merkle root, and why.
+
+    Two mixes meant to differ (say ``both`` and ``decoupled`` placement) that get
+    the same root would otherwise look like a hashing bug, or be trained and
+    compared as if they were distinct arms of an ablation.
+    """
+    by_root: dict[str, list[str]] = {}
+    for name, card in cards.items():
+        by_root.setdefault(card["manifest"]["root"], []).append(name)
+    for name, card in cards.items():
+        others = [o for o in by_root[card["manifest"]["root"]] if o != name]
+        card["identical_to"] = others
+        card["warnings"] = [f"identical to {o}: {identical_reason(card, cards[o])}" for o in others]
+        target = folder / name
+        # Written whole and swapped in, as the rest of the mix folder is.
+        for file, text in (
+            ("card.json", json.dumps(card, indent=2, sort_keys=True) + "\n"),
+            ("card.md", render_markdown(card)),
+        ):
+            tmp = target / f".{file}.tmp"
+            tmp.write_text(text)
+            os.replace(tmp, target / file)
 
 
 def build_mix(
@@ -268,6 +341,8 @@ def build_mix(
         "config_hash": ctx.config_hash,
         "seed": ctx.config.seed,
         "manifest": {"root": manifest["root"], "size": manifest["size"], "file": MANIFEST},
+        "identical_to": [],  # filled by mark_identical once every mix is built
+        "warnings": [],
         "created_at": datetime.now(UTC).isoformat(),
     }
     (tmp / "card.json").write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")

@@ -47,10 +47,13 @@ from charter.constitution import Constitution
 from charter.errors import ConfigError, MalformedOutputError, RunError
 from charter.pretrain import prompts as pp
 from charter.pretrain.classify import OUTPUT as CLASSIFIED
+from charter.pretrain.corpus import iter_documents
 from charter.pretrain.depth import DepthScorer
 from charter.pretrain.engine import WorkerFactory, map_documents
+from charter.runs import estimate as est
 from charter.runs.config import StageSpec
 from charter.runs.context import RunContext
+from charter.runs.estimate import CallEstimate, PlanContext
 from charter.runs.store import ErrorLog, JsonlStore, read_jsonl
 
 OUTPUT = "reflections.jsonl"
@@ -94,6 +97,14 @@ class ReflectSpec(StageSpec):
 
     RESUMABLE_FIELDS: ClassVar[tuple[str, ...]] = ("limit", "engine", "workers", "concurrency")
 
+    def estimate(self, ctx: PlanContext) -> list[CallEstimate]:
+        """One reflection per document (of the ``source`` stage's judged ones) and style.
+
+        Documents are read from the source stage's corpus and the real template
+        rendered; with ``scorer``, each reflection is asked every depth question.
+        """
+        return _estimate(self, ctx)
+
     @field_validator("template")
     @classmethod
     def _placeholders(cls, value: str) -> str:
@@ -119,6 +130,51 @@ class ReflectSpec(StageSpec):
         if blank:
             raise ValueError(f"the instruction for {', '.join(blank)} must be a non-empty text")
         return {**pp.STYLE_INSTRUCTIONS, **value}
+
+
+def _estimate(spec: ReflectSpec, ctx: PlanContext) -> list[CallEstimate]:
+    """See :meth:`ReflectSpec.estimate`."""
+    source = ctx.stages.get(spec.source)
+    if source is None or not hasattr(source, "judged"):
+        return []
+    limit = source.judged()
+    if spec.limit is not None:
+        limit = spec.limit if limit is None else min(limit, spec.limit)
+    docs = list(iter_documents(ctx.resolve(source.corpus), limit, source.text_field))
+    articles = list(ctx.constitution.articles)
+    kind = KIND_OF_LABEL[spec.labels[0]]
+    writes, scores = [], []
+    for i, doc in enumerate(docs):
+        for style in spec.styles:
+            item = {
+                "text": doc.text,
+                "kind": kind,
+                "style": style,
+                "article": articles[i % len(articles)].id,
+            }
+            writes.append(est.message_tokens(reflection_messages(spec, ctx.constitution, item)))
+            scores.append(
+                est.approx_tokens(pp.DEPTH_SYSTEM + pp.DEPTH_TEMPLATE + doc.text)
+                + spec.max_tokens
+                + 2 * est.MESSAGE_OVERHEAD
+            )
+    note = "every document counted, whatever its label (an upper bound)"
+    out = [
+        est.generations(
+            spec.model, "reflection", writes, spec.max_tokens, upper_bound=True, note=note
+        )
+    ]
+    if spec.scorer:
+        out.append(
+            est.choices(
+                spec.scorer,
+                "depth score",
+                scores * len(pp.DEPTH_CRITERIA),
+                upper_bound=True,
+                note=f"{len(pp.DEPTH_CRITERIA)} questions per reflection",
+            )
+        )
+    return out
 
 
 def reflection_messages(

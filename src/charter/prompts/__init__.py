@@ -7,7 +7,7 @@ from charter.prompts.heldout import (
     held_out_prompts,
     over_refusal_path,
 )
-from charter.prompts.load import BUILTIN, PromptRecord, load_prompts
+from charter.prompts.load import BUILTIN, PromptRecord, load_prompt_sources, load_prompts
 
 __all__ = [
     "BUILTIN",
@@ -15,6 +15,7 @@ __all__ = [
     "check_held_out",
     "conflicts_path",
     "held_out_prompts",
+    "load_prompt_sources",
     "load_prompts",
     "over_refusal_path",
 ]

@@ -6,6 +6,10 @@ it without importing the evals:
 
 - the held-out conflict scenarios (``prompts/data/conflicts.jsonl``), which
   measure generalization to families never trained on;
+- the over-refusal pairs (``over_refusal.jsonl``: harmful prompts and their
+  benign lookalikes) and the held-out helpfulness prompts
+  (``helpfulness_heldout.jsonl``), on which the CAI experiment measures harmful
+  compliance, false refusals and helpfulness Elo;
 - every prompt of every judge's gold set (``charter/feedback/gold/*.jsonl``),
   since a judge calibrated on prompts the policy trained on measures nothing.
 
@@ -36,6 +40,11 @@ def over_refusal_path() -> Path:
     return Path(str(resources.files("charter.prompts") / "data" / "over_refusal.jsonl"))
 
 
+def helpfulness_heldout_path() -> Path:
+    """The shipped helpfulness prompts kept out of training (the experiment's helpfulness Elo)."""
+    return Path(str(resources.files("charter.prompts") / "data" / "helpfulness_heldout.jsonl"))
+
+
 def gold_files() -> list[Path]:
     """Every shipped gold set (read as data: this layer does not import the judges)."""
     folder = resources.files("charter.feedback") / "gold"
@@ -50,7 +59,11 @@ def normalized(text: str) -> str:
 @cache
 def held_out_prompts() -> tuple[PromptRecord, ...]:
     """Every prompt the evals and the judges' gold sets keep out of training."""
-    records = load_prompts(conflicts_path())
+    records = [
+        *load_prompts(conflicts_path()),
+        *load_prompts(over_refusal_path()),
+        *load_prompts(helpfulness_heldout_path()),
+    ]
     texts = {normalized(r.prompt) for r in records}
     for path in gold_files():
         for _, row in iter_objects(path):

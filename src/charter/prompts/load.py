@@ -7,7 +7,7 @@ because resumable stages key their records by it.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from charter._util.jsonl import iter_objects
 from charter.errors import DatasetError, missing_extra
 
-BUILTIN = ("redteam", "helpfulness")
+#: The prompt sets Charter ships (``prompts/data/<name>.jsonl``), each usable as ``builtin:<name>``.
+#: ``over_refusal``, ``helpfulness_heldout`` and ``conflicts`` are evaluation sets: the
+#: held-out guard (:mod:`charter.prompts.heldout`) keeps them out of training.
+BUILTIN = ("redteam", "helpfulness", "helpfulness_heldout", "over_refusal", "conflicts")
 
 
 class PromptRecord(BaseModel):
@@ -88,6 +91,39 @@ def load_prompts(
             break
     if not records:
         raise DatasetError(f"{path}: holds no prompts.")
+    return records
+
+
+def load_prompt_sources(
+    sources: str | Path | Sequence[str | Path],
+    resolve: Callable[[str], str | Path] = str,
+    limit: int | None = None,
+) -> list[PromptRecord]:
+    """Read one prompt set, or several concatenated in order (ids must stay unique).
+
+    Args:
+        sources: one source as :func:`load_prompts` takes, or a list of them.
+        resolve: maps a configured source to a loadable one (a run's ``ctx.resolve``).
+        limit: keep only the first ``limit`` prompts of the concatenation.
+
+    Raises:
+        DatasetError: a source fails to load, or two sources share an id.
+    """
+    many = [sources] if isinstance(sources, str | Path) else list(sources)
+    records: list[PromptRecord] = []
+    where: dict[str, str] = {}
+    for source in many:
+        left = None if limit is None else limit - len(records)
+        if left is not None and left <= 0:
+            break
+        for record in load_prompts(resolve(str(source)), limit=left):
+            if record.id in where:
+                raise DatasetError(
+                    f"{source}: prompt id {record.id!r} is also in {where[record.id]}; "
+                    "ids must be unique across the listed prompt sets."
+                )
+            where[record.id] = str(source)
+            records.append(record)
     return records
 
 

@@ -1,12 +1,12 @@
 """Read a run folder into what the report shows: whatever stages the run has.
 
-The layout read here is written by :mod:`charter.runs.runner`
-(``manifest.json``), :mod:`charter.cai.sl` (``steps.jsonl``),
-:mod:`charter.cai.labels` (``preferences.jsonl``), :mod:`charter.ledger.stage`
-(``summary.json``), :mod:`charter.evals.results` (``results.json`` and
-``<result>.json``) and :mod:`charter.evals.agentic` (``agentic_*.json``).
-A stage is recognised by the files in its folder, not by its name, so a
-renamed stage still shows; a file that is missing simply leaves its section out.
+The run's ``manifest.json`` (written by :mod:`charter.runs.runner`) names each
+stage and its kind; a folder it does not name is recognised by its files
+(:func:`charter.report.stages.recognise`). Each kind is read by its own reader
+in :mod:`charter.report.stages` into typed models, so a collective stage's
+``results.json`` is read as a collective analysis, never as an eval report.
+A file that is missing simply leaves its section out; a file of the right kind
+that does not parse is named in a warning.
 """
 
 from __future__ import annotations
@@ -14,16 +14,32 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from pydantic import ValidationError
 
 from charter.errors import DatasetError
 from charter.evals.results import EvalReport, EvalResult
 from charter.feedback.card import CalibrationCard
+from charter.report import stages as read
+from charter.report.models import (
+    Ablation,
+    CollectiveStage,
+    LabelStats,
+    LedgerSummary,
+    Mix,
+    PreferenceLabel,
+    ProvenanceGroup,
+    QualitySummary,
+    Reflection,
+    Revision,
+    RunManifest,
+    StageInfo,
+    TrainCurve,
+)
 from charter.runs.store import read_jsonl
 
-MAX_ROWS = 40  # rows per browsable section: a report, not a data dump
+MAX_ROWS = read.MAX_ROWS
+SKIP_JSON = ("results.json", "stage.json", "summary.json", "quality.json", "label_stats.json")
 
 
 @dataclass
@@ -31,37 +47,23 @@ class RunData:
     """Everything found in a run folder, grouped by what the report shows."""
 
     run_dir: Path
-    manifest: dict[str, Any] = field(default_factory=dict)
-    stages: list[dict[str, Any]] = field(default_factory=list)  # name, kind, files, counts
+    manifest: RunManifest = field(default_factory=RunManifest)
+    stages: list[StageInfo] = field(default_factory=list)
     eval_reports: list[EvalReport] = field(default_factory=list)
     results: list[EvalResult] = field(default_factory=list)
-    revisions: list[dict[str, Any]] = field(default_factory=list)
-    labels: list[dict[str, Any]] = field(default_factory=list)
-    reflections: list[dict[str, Any]] = field(default_factory=list)
-    ledger: dict[str, Any] | None = None
     cards: list[CalibrationCard] = field(default_factory=list)  # the judges' calibration cards
-    quality: list[dict[str, Any]] = field(default_factory=list)  # SL-CAI quality.json, per stage
-    label_stats: list[dict[str, Any]] = field(default_factory=list)  # RL-CAI label_stats.json
-    provenance: list[dict[str, Any]] = field(default_factory=list)  # distinct row provenance
+    training: list[TrainCurve] = field(default_factory=list)
+    revisions: list[Revision] = field(default_factory=list)
+    quality: list[QualitySummary] = field(default_factory=list)  # SL-CAI quality.json
+    labels: list[PreferenceLabel] = field(default_factory=list)
+    label_stats: list[LabelStats] = field(default_factory=list)  # RL-CAI label_stats.json
+    reflections: list[Reflection] = field(default_factory=list)
+    mixes: list[Mix] = field(default_factory=list)
+    ablations: list[Ablation] = field(default_factory=list)
+    collective: list[CollectiveStage] = field(default_factory=list)
+    ledger: LedgerSummary | None = None
+    provenance: list[ProvenanceGroup] = field(default_factory=list)  # distinct row provenance
     warnings: list[str] = field(default_factory=list)
-
-
-def _rows(path: Path, limit: int = MAX_ROWS) -> list[dict[str, Any]]:
-    out = []
-    for row in read_jsonl(path):
-        out.append(row)
-        if len(out) >= limit:
-            break
-    return out
-
-
-def _count(path: Path) -> int:
-    return sum(1 for _ in read_jsonl(path))
-
-
-def _kinds(manifest: dict[str, Any]) -> dict[str, str]:
-    stages = (manifest.get("config") or {}).get("stages") or []
-    return {s.get("name"): s.get("kind") for s in stages if isinstance(s, dict)}
 
 
 def collect_run(run_dir: str | Path) -> RunData:
@@ -77,18 +79,29 @@ def collect_run(run_dir: str | Path) -> RunData:
     manifest_path = run / "manifest.json"
     if manifest_path.is_file():
         try:
-            data.manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        except ValueError:
-            raise DatasetError(f"{manifest_path}: not valid JSON; rerun the config.") from None
+            data.manifest = RunManifest.model_validate_json(
+                manifest_path.read_text(encoding="utf-8")
+            )
+        except ValidationError as exc:
+            if "json_invalid" in str(exc):
+                raise DatasetError(f"{manifest_path}: not valid JSON; rerun the config.") from None
+            data.warnings.append(f"{manifest_path}: unreadable ({str(exc).splitlines()[0]}).")
     else:
         data.warnings.append("no manifest.json: run-level provenance is unknown.")
-    kinds = _kinds(data.manifest)
-    seen_provenance: dict[str, dict[str, Any]] = {}
-    for folder in sorted(p for p in run.iterdir() if p.is_dir()):
-        stage = _stage(folder, kinds.get(folder.name), data, seen_provenance)
-        if stage["files"]:
+    kinds = {s.name: s.kind for s in data.manifest.config.stages}
+    seen: dict[str, ProvenanceGroup] = {}
+    for folder in sorted(p for p in run.iterdir() if p.is_dir() and p.name != "cards"):
+        stage = StageInfo(name=folder.name, kind=kinds.get(folder.name) or read.recognise(folder))
+        try:
+            _read_stage(folder, stage, data)
+        except (ValidationError, ValueError, KeyError) as exc:
+            data.warnings.append(
+                f"{folder}: a {stage.kind} stage, unreadable ({_first_line(exc)})."
+            )
+        _count_rows(folder, stage, seen)
+        if stage.files:
             data.stages.append(stage)
-    data.provenance = list(seen_provenance.values())
+    data.provenance = list(seen.values())
     for path in sorted((run / "cards").glob("*.json")):
         try:
             data.cards.append(CalibrationCard.load(path))
@@ -97,73 +110,87 @@ def collect_run(run_dir: str | Path) -> RunData:
     return data
 
 
-def _note_provenance(rows: list[dict[str, Any]], seen: dict[str, dict[str, Any]]) -> None:
-    for row in rows:
-        prov = row.get("provenance")
-        if isinstance(prov, dict):
-            key = json.dumps({k: v for k, v in prov.items() if k != "seed"}, sort_keys=True)
-            entry = seen.setdefault(
-                key, {**{k: v for k, v in prov.items() if k != "seed"}, "seeds": set(), "rows": 0}
-            )
-            entry["rows"] += 1
-            if "seed" in prov:
-                entry["seeds"].add(prov["seed"])
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
-def _stage(
-    folder: Path, kind: str | None, data: RunData, seen: dict[str, dict[str, Any]]
-) -> dict[str, Any]:
-    stage: dict[str, Any] = {"name": folder.name, "kind": kind, "files": [], "counts": {}}
+def _read_stage(folder: Path, stage: StageInfo, data: RunData) -> None:
+    """Read one stage folder by its kind."""
+    kind = stage.kind or ""
+    if kind.startswith("train") and (folder / "train_log.jsonl").is_file():
+        data.training.append(read.train_curve(folder, stage.kind))
+    if (folder / "steps.jsonl").is_file():
+        chains, quality = read.revisions(folder)
+        data.revisions += chains
+        if quality:
+            data.quality.append(quality)
+            stage.files.append("quality.json")
+    if (folder / "preferences.jsonl").is_file():
+        found, stats = read.labels(folder)
+        data.labels += found
+        if stats:
+            data.label_stats.append(stats)
+            stage.files.append("label_stats.json")
+    data.reflections += read.reflections(folder)
+    if kind == "pretrain_mix" or read.recognise(folder) == "pretrain_mix":
+        found_mixes = read.mixes(folder)
+        data.mixes += found_mixes
+        stage.files += [f"{m.card.mix}/card.json" for m in found_mixes]
+    if kind == "ablation" or read.recognise(folder) == "ablation":
+        data.ablations.append(read.ablation(folder))
+        stage.files.append("table.csv")
+    if (folder / "summary.json").is_file() and (folder / "checkpoint.txt").is_file():
+        data.ledger = read.ledger(folder)
+        stage.files.append("summary.json")
+    if kind == "collective":
+        if (folder / "results.json").is_file():
+            data.collective.append(read.collective(folder))
+            stage.files.append("results.json")
+    elif kind not in ("pretrain_mix", "ablation"):
+        _read_results(folder, stage, data)
+
+
+def _count_rows(folder: Path, stage: StageInfo, seen: dict[str, ProvenanceGroup]) -> None:
+    """Rows per JSONL file, and the provenance recorded on the first rows of each."""
     for path in sorted(folder.glob("*.jsonl")):
-        stage["files"].append(path.name)
-        stage["counts"][path.name] = _count(path)
-        _note_provenance(_rows(path, limit=200), seen)
-    steps, prefs = folder / "steps.jsonl", folder / "preferences.jsonl"
-    if steps.is_file():
-        data.revisions += [{**r, "stage": folder.name} for r in _rows(steps)]
-    if prefs.is_file():
-        data.labels += [{**r, "stage": folder.name} for r in _rows(prefs)]
-    for name, into in (("quality.json", data.quality), ("label_stats.json", data.label_stats)):
-        if (folder / name).is_file():
-            stage["files"].append(name)
-            into.append({"stage": folder.name, **json.loads((folder / name).read_text())})
-    for name in ("reflections.jsonl", "annotated.jsonl"):
-        if (folder / name).is_file():
-            data.reflections += [
-                {**r, "stage": folder.name}
-                for r in _rows(folder / name)
-                if r.get("reflection") or r.get("reflections")
-            ]
-    summary = folder / "summary.json"
-    if summary.is_file() and (folder / "checkpoint.txt").is_file():
-        stage["files"].append("summary.json")
-        data.ledger = {"stage": folder.name, **json.loads(summary.read_text(encoding="utf-8"))}
-        data.ledger["checkpoint"] = (folder / "checkpoint.txt").read_text(encoding="utf-8")
-    _read_results(folder, stage, data)
-    return stage
+        stage.files.append(path.name)
+        stage.counts[path.name] = sum(1 for _ in read_jsonl(path))
+        for row in read.rows(path, limit=200):
+            prov = row.get("provenance")
+            if not isinstance(prov, dict):
+                continue
+            facts = {k: v for k, v in prov.items() if k != "seed"}
+            group = seen.setdefault(
+                json.dumps(facts, sort_keys=True, default=str),
+                ProvenanceGroup.model_validate(facts),
+            )
+            group.rows += 1
+            if isinstance(prov.get("seed"), int) and prov["seed"] not in group.seeds:
+                group.seeds.append(prov["seed"])
 
 
-def _read_results(folder: Path, stage: dict[str, Any], data: RunData) -> None:
+def _read_results(folder: Path, stage: StageInfo, data: RunData) -> None:
+    """An eval stage's ``results.json`` (an :class:`EvalReport`) and loose ``<result>.json``."""
     names_in_reports: set[str] = set()
     results_file = folder / "results.json"
     if results_file.is_file():
-        stage["files"].append("results.json")
+        stage.files.append("results.json")
         try:
             report = EvalReport.model_validate_json(results_file.read_text(encoding="utf-8"))
         except ValidationError as exc:
-            data.warnings.append(f"{results_file}: unreadable ({str(exc).splitlines()[0]}).")
+            data.warnings.append(f"{results_file}: unreadable ({_first_line(exc)}).")
         else:
             data.eval_reports.append(report)
             data.results += report.results
             names_in_reports = {r.name for r in report.results}
     for path in sorted(folder.glob("*.json")):
-        if path.name in ("results.json", "stage.json", "summary.json") or path.stem in (
-            names_in_reports
-        ):
+        if path.name in SKIP_JSON or path.stem in names_in_reports:
             continue
         try:
             result = EvalResult.model_validate_json(path.read_text(encoding="utf-8"))
         except (ValidationError, ValueError):
-            continue  # not a result file (e.g. agentic_summary.json)
-        stage["files"].append(path.name)
+            continue  # not a result file (e.g. agentic_summary.json, train.json)
+        stage.files.append(path.name)
         data.results.append(result)
+    if stage.kind is None and (stage.files and data.results):
+        stage.kind = "eval"  # recognised by its result files (e.g. the agentic suite's)

@@ -4,30 +4,21 @@
   model with its bootstrap intervals as error bars - the frontier plot of Bai
   et al. 2022 (figure 2).
 - :func:`rates_svg`: one row per model and metric, the rate as a dot with its
-  95% interval as a bar (evasiveness, false refusal, misalignment, ...).
+  95% interval as a bar (evasiveness, false refusal, misalignment, ...);
+- :func:`training_svg`: a train stage's loss and, when logged, its reward
+  margins (DPO, reward model) or mean reward (GRPO) against the step.
+
+Figures are drawn and inlined by :mod:`charter._util.html` (the one HTML layer).
 """
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 
-import matplotlib
-
-matplotlib.use("Agg")  # before pyplot: the report is written without a display
-import matplotlib.pyplot as plt
-
+from charter._util.html import figure_svg as _svg
+from charter._util.html import pyplot
 from charter.evals.results import EvalResult, FrontierPoint
-
-plt.rcParams["svg.fonttype"] = "none"  # text stays text: smaller, searchable
-
-
-def _svg(fig: plt.Figure) -> str:
-    buffer = io.StringIO()
-    fig.savefig(buffer, format="svg", bbox_inches="tight")
-    plt.close(fig)
-    text = buffer.getvalue()
-    return text[text.index("<svg") :]  # drop the XML prolog: the SVG sits inside HTML
+from charter.report.models import TrainCurve
 
 
 def frontier_points(results: Sequence[EvalResult]) -> list[FrontierPoint]:
@@ -55,7 +46,7 @@ def frontier_points(results: Sequence[EvalResult]) -> list[FrontierPoint]:
 
 def frontier_svg(points: Sequence[FrontierPoint]) -> str:
     """Harmlessness Elo (y) against helpfulness Elo (x), with interval bars."""
-    fig, ax = plt.subplots(figsize=(5.5, 4.2))
+    fig, ax = pyplot().subplots(figsize=(5.5, 4.2))
     for point in points:
         x, y = point.helpfulness_elo, point.harmlessness_elo
         xerr = yerr = None
@@ -79,7 +70,7 @@ def rates_svg(results: Sequence[EvalResult]) -> str:
         for result in results
         for model, score in result.per_model.items()
     ]
-    fig, ax = plt.subplots(figsize=(7, 0.45 * len(rows) + 1.2))
+    fig, ax = pyplot().subplots(figsize=(7, 0.45 * len(rows) + 1.2))
     for i, (_, value, low, high, result) in enumerate(rows):
         colour = "#2a7" if result.higher_is_better else "#c53"
         if low is not None and high is not None:
@@ -90,4 +81,24 @@ def rates_svg(results: Sequence[EvalResult]) -> str:
     ax.set_xlim(-0.02, 1.02)
     ax.set_xlabel("rate (dot) and 95% interval (bar); red: lower is better")
     ax.grid(axis="x", alpha=0.3)
+    return _svg(fig)
+
+
+def training_svg(curve: TrainCurve) -> str:
+    """Loss (left axis) and reward margin or mean reward (right axis) against the step."""
+    fig, ax = pyplot().subplots(figsize=(6, 3.2))
+    losses = [(p.step, p.loss) for p in curve.points if p.loss is not None]
+    if losses:
+        ax.plot(*zip(*losses, strict=True), color="#2457a6", label="loss")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    margins = [(p.step, p.margin) for p in curve.points if p.margin is not None]
+    rewards = [(p.step, p.reward) for p in curve.points if p.reward is not None]
+    second, label = (margins, "reward margin") if margins else (rewards, "mean reward")
+    if second:
+        right = ax.twinx()
+        right.plot(*zip(*second, strict=True), color="#c53", label=label)
+        right.set_ylabel(label)
+    ax.set_title(f"{curve.stage} ({curve.kind or 'train'})", fontsize=10)
+    ax.grid(alpha=0.3)
     return _svg(fig)

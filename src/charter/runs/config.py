@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 import yaml
 from pydantic import (
@@ -27,6 +27,9 @@ from charter._util.validation import describe
 from charter.backends.registry import EmbedderSpec, ModelSpec
 from charter.errors import ConfigError
 from charter.runs.provenance import canonical_hash
+
+if TYPE_CHECKING:
+    from charter.runs.estimate import CallEstimate, PlanContext
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -66,6 +69,14 @@ class StageSpec(BaseModel):
         """``(judge, method, models key)`` of each calibrated judge this stage relies on."""
         return []
 
+    def estimate(self, ctx: PlanContext) -> list[CallEstimate]:
+        """The model calls (or training steps) this stage would make, from its settings.
+
+        Read by ``charter plan`` (:mod:`charter.runs.plan`); loads no model. The
+        default, for stages that call no model, is no calls.
+        """
+        return []
+
     def model_keys(self) -> list[str]:
         """The `models` keys this stage uses, in field order, without repeats."""
         keys = [getattr(self, f, None) for f in self.MODEL_FIELDS]
@@ -94,6 +105,11 @@ class RunConfig(BaseModel):
         default_factory=dict,
         description="judge name -> calibration card file (a judge model with no shipped card)",
     )
+    cache: bool = Field(True, description="reuse model calls across reruns: <run>/cache.sqlite")
+
+    # How a run computes, not what: left out of the config hash, so toggling them
+    # (or adding them to Charter) keeps the hash that existing rows carry.
+    UNHASHED_FIELDS: ClassVar[tuple[str, ...]] = ("cache",)
 
     @field_validator("stages", mode="before")
     @classmethod
@@ -149,8 +165,12 @@ class RunConfig(BaseModel):
         return self
 
     def config_hash(self) -> str:
-        """SHA-256 of the canonical JSON of the validated config (defaults filled in)."""
-        return canonical_hash(self.dump())
+        """SHA-256 of the canonical JSON of the validated config (defaults filled in,
+        ``UNHASHED_FIELDS`` left out)."""
+        data = self.dump()
+        for name in self.UNHASHED_FIELDS:
+            data.pop(name, None)
+        return canonical_hash(data)
 
     def dump(self) -> dict[str, Any]:
         """The validated config as JSON data, every stage with its own kind's fields.

@@ -1,7 +1,16 @@
-"""What a stage sees while it runs: the config, the constitution, models, files."""
+"""What a stage sees while it runs: the config, the constitution, models, files.
+
+Every chat model a stage asks for reads through the run's request cache
+(``<run>/cache.sqlite``, see :mod:`charter.backends.cache`) unless the config
+says ``cache: false``, so a rerun recomputes only the calls whose requests changed.
+With a token budget (:mod:`charter.runs.budget`) the calls that reach the model
+spend it.
+"""
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import shutil
 from dataclasses import dataclass, field
@@ -9,14 +18,21 @@ from pathlib import Path
 from typing import Any
 
 from charter.backends.base import ChatModel, Embedder
-from charter.backends.registry import load_chat_model, load_embedder
+from charter.backends.cache import CachedChatModel, RequestCache
+from charter.backends.registry import ModelSpec, load_chat_model, load_embedder
 from charter.constitution import Constitution
 from charter.errors import RunError
+from charter.runs.budget import BudgetedChatModel, TokenBudget
 from charter.runs.config import RunConfig, StageSpec, stage_reference
 from charter.runs.provenance import Provenance, canonical_hash, derive_seed
 
 # Where a training stage writes the merged model that `stage:<name>` references load.
 MODEL_DIR = "model"
+# The run's request cache, beside its stage folders.
+CACHE_FILE = "cache.sqlite"
+# Model settings that cannot change a reply (how a server is reached, how hard
+# to retry); every other setting is part of each cached request's key.
+_SPEC_FIELDS_NOT_IN_KEY = frozenset({"api_key_env", "concurrency", "timeout", "max_retries"})
 
 
 @dataclass
@@ -30,8 +46,10 @@ class RunContext:
     progress: bool = True
     ledger_checkpoint: str | None = None
     cards: dict[str, Any] = field(default_factory=dict)  # judge name -> CalibrationCard
+    budget: TokenBudget | None = None  # --max-tokens-budget: calls stop once it is used up
     _models: dict[str, ChatModel] = field(default_factory=dict)
     _embedder: Embedder | None = None
+    _cache: RequestCache | None = None
 
     @property
     def config_hash(self) -> str:
@@ -44,8 +62,27 @@ class RunContext:
             source = stage_reference(spec.model)
             if source is not None:
                 spec = spec.model_copy(update={"model": str(self.trained_model_dir(source))})
-            self._models[key] = load_chat_model(spec)
+            model = load_chat_model(spec)
+            if self.budget is not None:  # inside the cache: answers read back cost nothing
+                model = BudgetedChatModel(model, self.budget)
+            if self.config.cache:
+                model = CachedChatModel(model, self.request_cache(), _model_identity(spec))
+            self._models[key] = model
         return self._models[key]
+
+    def request_cache(self) -> RequestCache:
+        """The run's request cache, ``<output_dir>/cache.sqlite`` (opened on first use).
+
+        Raises:
+            BackendError: the file is not a readable cache (delete it).
+        """
+        if self._cache is None:
+            self._cache = RequestCache(self.output_dir / CACHE_FILE)
+        return self._cache
+
+    def cache_stats(self) -> dict[str, int] | None:
+        """Hits, misses and uncached calls of this run so far; None if nothing used the cache."""
+        return self._cache.stats() if self._cache is not None else None
 
     def trained_model_dir(self, stage: str) -> Path:
         """The model folder a training stage wrote (``<run>/<stage>/model``).
@@ -140,3 +177,47 @@ class RunContext:
                 + "\n"
             )
         return folder
+
+
+def _model_identity(spec: ModelSpec) -> dict[str, Any]:
+    """What pins a model's replies beyond its id: its settings and, for local
+    weights, their files' SHA-256.
+
+    An embedded model's id already carries its weights' hash, but a local path
+    (or a model a training stage wrote) keeps its id when the files change.
+    """
+    settings = spec.model_dump(mode="json", exclude=set(_SPEC_FIELDS_NOT_IN_KEY))
+    return {"spec": settings, "weights": _weights_signature(Path(spec.model))}
+
+
+def _weights_signature(path: Path) -> list[list[Any]] | None:
+    """``[name, sha256]`` of a weights file, or of each file in a model folder.
+
+    Content, not modification time: a model retrained with the same data and seed
+    writes the same bytes, and its cached replies stay valid.
+    """
+    try:
+        if path.is_file():
+            files = [path]
+        elif path.is_dir():
+            files = sorted(p for p in path.iterdir() if p.is_file())
+        else:
+            return None  # a server's model name or an embedded model: nothing on disk
+        return [[p.name, _file_sha256(p, *_stamp(p))] for p in files]
+    except OSError:
+        return None
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
+
+
+@functools.cache
+def _file_sha256(path: Path, size: int, mtime_ns: int) -> str:
+    # Keyed by size and mtime too, so a file rewritten in this process is hashed again.
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()

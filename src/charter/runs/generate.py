@@ -22,8 +22,10 @@ from charter._util.progress import progress_bar
 from charter.backends.base import Completion, GenerateParams
 from charter.backends.batch import generate_many
 from charter.prompts import PromptRecord, load_prompts
+from charter.runs import estimate as est
 from charter.runs.config import StageSpec
 from charter.runs.context import RunContext
+from charter.runs.estimate import CallEstimate, PlanContext
 from charter.runs.store import ErrorLog, JsonlStore
 
 OUTPUT = "generations.jsonl"
@@ -45,6 +47,12 @@ class GenerateSpec(StageSpec):
 
     # Raising `limit` only adds prompts; finished rows stay valid.
     RESUMABLE_FIELDS: ClassVar[tuple[str, ...]] = ("limit", "concurrency")
+
+    def estimate(self, ctx: PlanContext) -> list[CallEstimate]:
+        """One call per prompt, each writing up to ``max_tokens``."""
+        prompts = load_prompts(ctx.resolve(self.prompts), limit=self.limit)
+        sizes = [est.message_tokens(_prompt_messages(self, p)) for p in prompts]
+        return [est.generations(self.model, "answer", sizes, self.max_tokens)]
 
 
 def run_generate(spec: GenerateSpec, ctx: RunContext, restart: bool = False) -> dict:

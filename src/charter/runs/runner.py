@@ -3,6 +3,11 @@
 The run folder holds ``config.yaml`` (as given), ``manifest.json``
 (config hash, constitution hash, models, per-stage counts, versions) and one
 folder per stage. Rerunning the same config resumes where it stopped.
+
+With ``max_tokens_budget`` the run stops cleanly once its model calls have
+used that many tokens (:mod:`charter.runs.budget`): the stage in progress
+starts no more calls, the manifest is written, and the summary says where it
+stopped; a rerun resumes from the rows already written.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from pathlib import Path
 import charter
 from charter.constitution import load_constitution
 from charter.errors import ConfigError
+from charter.runs.budget import BudgetExhausted, TokenBudget
 from charter.runs.config import RunConfig, load_config
 from charter.runs.context import RunContext
 from charter.runs.judges import carry_cards
@@ -33,6 +39,13 @@ class RunSummary:
     config_hash: str
     constitution_hash: str
     stages: dict[str, dict]
+    # With a token budget: {"limit", "used", "stopped_in"} (the stage cut short, or None).
+    budget: dict | None = None
+
+    @property
+    def stopped_at_budget(self) -> bool:
+        """Whether the run stopped early because its token budget was used up."""
+        return bool(self.budget and self.budget.get("stopped_in"))
 
     def to_dict(self) -> dict:
         return {
@@ -41,6 +54,7 @@ class RunSummary:
             "config_hash": self.config_hash,
             "constitution_hash": self.constitution_hash,
             "stages": self.stages,
+            "budget": self.budget,
         }
 
 
@@ -53,6 +67,7 @@ def run_experiment(
     restart: bool = False,
     progress: bool = True,
     only: list[str] | None = None,
+    max_tokens_budget: int | None = None,
 ) -> RunSummary:
     """Run (or resume) every stage of the config at ``config_path``.
 
@@ -61,7 +76,11 @@ def run_experiment(
         restart: discard stage outputs made with different settings and redo them.
         progress: show progress bars on stderr.
         only: run just these stage names (in config order).
+        max_tokens_budget: stop once this invocation's model calls have used this
+            many tokens (prompt + completion); the summary's ``budget`` says where.
     """
+    if max_tokens_budget is not None and max_tokens_budget < 1:
+        raise ConfigError(f"--max-tokens-budget {max_tokens_budget}: give a positive number.")
     config, base_dir = load_config(config_path)
     if only:
         unknown = sorted(set(only) - {s.name for s in config.stages})
@@ -82,21 +101,32 @@ def run_experiment(
         output_dir=out,
         constitution=constitution,
         progress=progress,
+        budget=TokenBudget(max_tokens_budget) if max_tokens_budget is not None else None,
     )
     shutil.copyfile(config_path, out / "config.yaml")
     carry_cards(ctx, [s for s in config.stages if not only or s.name in only])
     started = datetime.now(UTC).isoformat()
     results: dict[str, dict] = {}
     seconds: dict[str, float] = {}
+    stopped_in = None
     for stage in config.stages:
         if only and stage.name not in only:
             continue
         began = time.perf_counter()
-        results[stage.name] = stage_kind(stage.kind).run(stage, ctx, restart=restart)
+        try:
+            results[stage.name] = stage_kind(stage.kind).run(stage, ctx, restart=restart)
+        except BudgetExhausted:
+            stopped_in = stage.name
+            results[stage.name] = {"stopped": "token budget"}
         # Wall time of this invocation (a resumed stage reports only the resumed part).
         seconds[stage.name] = round(time.perf_counter() - began, 1)
         _write_manifest(ctx, results, seconds, started)
-    return RunSummary(config.name, out, ctx.config_hash, constitution.hash, results)
+        if stopped_in is not None:
+            break
+    budget = None
+    if ctx.budget is not None:
+        budget = {"limit": ctx.budget.limit, "used": ctx.budget.used, "stopped_in": stopped_in}
+    return RunSummary(config.name, out, ctx.config_hash, constitution.hash, results, budget)
 
 
 def _write_manifest(
@@ -116,6 +146,14 @@ def _write_manifest(
             for key, spec in ctx.config.models.items()
         },
         "stages": {name: {**counts, "seconds": seconds[name]} for name, counts in results.items()},
+        # Model calls of this invocation read back from <run>/cache.sqlite vs computed.
+        "cache": ctx.cache_stats(),
+        # --max-tokens-budget: the limit and the tokens this invocation's calls used.
+        "token_budget": (
+            {"limit": ctx.budget.limit, "used": ctx.budget.used, "exhausted": ctx.budget.exhausted}
+            if ctx.budget is not None
+            else None
+        ),
         "started_at": started,
         "updated_at": datetime.now(UTC).isoformat(),
         "charter_version": charter.__version__,

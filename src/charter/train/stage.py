@@ -29,8 +29,10 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from charter.errors import ConfigError
+from charter.runs import estimate as est
 from charter.runs.config import StageSpec, stage_reference
 from charter.runs.context import RunContext
+from charter.runs.estimate import CallEstimate, PlanContext
 from charter.train.options import (
     OPTIONS,
     DPOOptions,
@@ -51,6 +53,20 @@ class _TrainStage(StageSpec):
     MODEL_FIELDS: ClassVar[tuple[str, ...]] = _MODEL_FIELDS
     RESUMABLE_FIELDS: ClassVar[tuple[str, ...]] = TrainOptions.RESUMABLE_FIELDS
     METHOD: ClassVar[str] = ""
+
+    def estimate(self, ctx: PlanContext) -> list[CallEstimate]:
+        """Optimizer steps and the sequences (or pairs) they see; no model calls.
+
+        GRPO's sampling happens inside the trainer and is counted here as
+        sequences (``num_generations`` completions per prompt in each batch).
+        """
+        per_step = self.batch_size * self.gradient_accumulation_steps
+        sequences = self.max_steps * per_step
+        note = f"{per_step} per step, up to {self.max_length} tokens each"
+        if self.METHOD == "grpo":
+            sequences *= getattr(self, "num_generations", 1)
+            note = "completions sampled by the trainer, " + note
+        return [est.training(self.base, f"{self.METHOD} steps", self.max_steps, sequences, note)]
 
 
 class SFTStageSpec(_TrainStage, SFTOptions):

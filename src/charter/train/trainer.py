@@ -24,15 +24,13 @@ import os
 import platform
 import shutil
 import time
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import charter
+from charter._util.progress import quiet_libraries
 from charter.errors import ConfigError, RunError
 from charter.runs.provenance import canonical_hash
 from charter.train.data import TrainData, load_preferences, load_prompt_rows, load_sft
@@ -158,7 +156,7 @@ def train(
             if state.global_step >= state.max_steps:
                 control.should_save = True
 
-    with _quiet_libraries():
+    with quiet_libraries():
         tokenizer = load_tokenizer(ref.folder)
         model = load_model(ref.folder, "reward" if method == "reward" else "causal", tokenizer)
         from charter.train.methods import build_trainer
@@ -375,36 +373,3 @@ def _progress_callback(label: str) -> Any:
             self._bar = None
 
     return _ProgressBar()
-
-
-@contextmanager
-def _quiet_libraries() -> Iterator[None]:
-    """Silence transformers', datasets' and the hub's own bars and deprecation chatter.
-
-    They print tqdm bars (loading weights, tokenizing, writing shards) and
-    FutureWarnings between Charter's bars; progress shows as Charter's bar.
-    Each library's setting is restored afterwards.
-    """
-    import datasets
-    import huggingface_hub.utils as hub_utils
-    from transformers.utils import logging as hf_logging
-
-    was = (
-        hf_logging.is_progress_bar_enabled(),
-        datasets.is_progress_bar_enabled(),
-        hub_utils.are_progress_bars_disabled(),
-    )
-    hf_logging.disable_progress_bar()
-    datasets.disable_progress_bars()
-    hub_utils.disable_progress_bars()
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", category=FutureWarning, module=r"transformers\.")
-            yield
-    finally:
-        if was[0]:
-            hf_logging.enable_progress_bar()
-        if was[1]:
-            datasets.enable_progress_bars()
-        if not was[2]:
-            hub_utils.enable_progress_bars()
