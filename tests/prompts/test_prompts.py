@@ -52,7 +52,7 @@ def test_bad_prompt_files(tmp_path, content, message):
 
 
 def test_unknown_sources(tmp_path):
-    with pytest.raises(DatasetError, match="no built-in prompt set"):
+    with pytest.raises(DatasetError, match=r"no built-in prompts 'nope'; the prompts builtins are"):
         load_prompts("builtin:nope")
     with pytest.raises(DatasetError, match="no such prompt file"):
         load_prompts(tmp_path / "missing.jsonl")

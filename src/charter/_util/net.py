@@ -22,48 +22,71 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 @contextmanager
 def llama_server(
-    model: Path, alias: str, n_ctx: int = 2048, logits_all: bool = False, timeout: float = 60
+    model: Path,
+    alias: str,
+    n_ctx: int = 2048,
+    logits_all: bool = False,
+    timeout: float = 60,
+    threads: int | None = None,
 ) -> Iterator[str]:
     """Run llama-cpp-python's OpenAI-compatible server on loopback; yield its base URL.
 
     Used by the tests and benchmarks that exercise the ``openai`` backend
     against a real server. Raises RuntimeError if it does not answer in time.
     """
-    port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "llama_cpp.server",
-        "--model",
-        str(model),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--n_ctx",
-        str(n_ctx),
-        "--model_alias",
-        alias,
-    ]
-    if logits_all:
-        command += ["--logits_all", "true"]
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if httpx.get(f"{url}/models", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError(f"llama.cpp server for {model} did not start on {url}")
-            time.sleep(0.2)
+    with llama_servers(1, model, alias, n_ctx, logits_all, timeout, threads) as [(url, _)]:
         yield url
+
+
+@contextmanager
+def llama_servers(
+    count: int,
+    model: Path,
+    alias: str,
+    n_ctx: int = 2048,
+    logits_all: bool = False,
+    timeout: float = 60,
+    threads: int | None = None,
+) -> Iterator[list[tuple[str, subprocess.Popen]]]:
+    """Start ``count`` llama.cpp servers at once; yield ``(base URL, process)`` of each.
+
+    The processes are there for tests that kill one (replica failover); all are
+    stopped on exit. Raises RuntimeError if one does not answer within ``timeout``.
+    """
+    servers: list[tuple[str, subprocess.Popen]] = []
+    try:
+        for _ in range(count):
+            port = free_port()
+            command = [sys.executable, "-m", "llama_cpp.server", "--model", str(model)]
+            command += ["--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(n_ctx)]
+            command += ["--model_alias", alias]
+            if logits_all:
+                command += ["--logits_all", "true"]
+            if threads:
+                command += ["--n_threads", str(threads), "--n_threads_batch", str(threads)]
+            proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            servers.append((f"http://127.0.0.1:{port}/v1", proc))
+        deadline = time.monotonic() + timeout
+        for url, proc in servers:
+            while True:
+                try:
+                    if httpx.get(f"{url}/models", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError(f"llama.cpp server for {model} did not start on {url}")
+                time.sleep(0.2)
+        yield servers
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        for _, proc in servers:
+            proc.terminate()
+        for _, proc in servers:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
 
 
 @contextmanager

@@ -2,7 +2,8 @@
 
 Backends: ``llama_cpp`` (the embedded defaults), ``transformers`` (any local
 checkpoint or GGUF), ``openai`` (any OpenAI-compatible server) and
-``scripted`` (deterministic, for tests). Build one from a spec with
+``scripted`` (deterministic, for tests). An ``openai`` model may list several
+replicas of one served model (:mod:`charter.backends.replicas`). Build one from a spec with
 :func:`load_chat_model` / :func:`load_embedder`.
 """
 
@@ -18,6 +19,7 @@ from charter.backends.base import (
 from charter.backends.batch import generate_many
 from charter.backends.cache import CachedChatModel, RequestCache
 from charter.backends.registry import EmbedderSpec, ModelSpec, load_chat_model, load_embedder
+from charter.backends.replicas import ReplicaPool, ReplicaState
 from charter.backends.scripted import HashingEmbedder, ScriptedChatModel
 
 __all__ = [
@@ -31,6 +33,8 @@ __all__ = [
     "HashingEmbedder",
     "Message",
     "ModelSpec",
+    "ReplicaPool",
+    "ReplicaState",
     "RequestCache",
     "ScriptedChatModel",
     "generate_many",

@@ -4,9 +4,12 @@ Speaks ``POST {base_url}/chat/completions`` over an async httpx client with
 bounded concurrency (a semaphore), a timeout per request, and retries with
 exponential backoff and jitter on 429, 5xx and dropped connections (honouring
 ``Retry-After``). Authentication and connection failures become one clear
-:class:`~charter.errors.ServerError` line. Synchronous callers are served from
-one private event loop thread, so pipelines can call :meth:`generate` from
-many worker threads and still share one connection pool and one limit.
+:class:`~charter.errors.ServerError` line. ``base_url`` may list several
+replicas of the model: each request then goes to the least-loaded live one and
+a failed request moves to another (:mod:`charter.backends.replicas`).
+Synchronous callers are served from one private event loop thread, so
+pipelines can call :meth:`generate` from many worker threads and still share
+one connection pool and one limit.
 
 Choice log-probabilities use ``logprobs`` + ``top_logprobs`` (20) on a
 one-token reply, which vLLM, llama.cpp server and OpenAI support, so each
@@ -47,7 +50,7 @@ import os
 import random
 import threading
 from collections.abc import Coroutine, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 
@@ -60,12 +63,29 @@ from charter.backends._choice_tokens import (
     spell,
 )
 from charter.backends.base import Completion, GenerateParams, Message, check_messages
+from charter.backends.replicas import (
+    DEFAULT_BACKOFF,
+    DEFAULT_BACKOFF_MAX,
+    Replica,
+    ReplicaPool,
+    ReplicaState,
+    replica_model_id,
+    replica_urls,
+)
 from charter.errors import BackendError, ServerError
 
 RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 TOP_LOGPROBS = 20  # the most OpenAI accepts, and vLLM's default max_logprobs
 REJECTED_STATUS = frozenset({400, 422})  # a request field the server does not accept
 logger = logging.getLogger(__name__)
+
+
+class _Reply(NamedTuple):
+    """The final response of a request, the attempts it took and the replica that sent it."""
+
+    response: httpx.Response
+    attempts: int
+    url: str
 
 
 class _LoopThread:
@@ -92,13 +112,20 @@ class OpenAIChatModel:
 
     Args:
         model: the model name the server knows.
-        base_url: e.g. ``http://localhost:8000/v1``.
+        base_url: e.g. ``http://localhost:8000/v1``, or a list of replicas of the
+            same model (routing and failover: :mod:`charter.backends.replicas`).
         api_key: the key; if None, read from the ``api_key_env`` variable (may
             be unset for local servers).
-        concurrency: at most this many requests in flight.
+        concurrency: at most this many requests in flight per replica (the model's
+            ``max_concurrency`` is this times the number of replicas).
         timeout: seconds per request.
-        max_retries: retries after the first attempt on retryable failures.
-        backoff: base seconds of the exponential backoff (doubles per retry).
+        max_retries: retries after the first attempt on retryable failures; with
+            replicas, moving once to each other replica comes on top.
+        backoff: base seconds of the exponential backoff (doubles per retry) when
+            retrying a lone server.
+        replica_backoff: seconds a failed replica gets no requests (doubling per
+            consecutive failure); only with several replicas.
+        replica_backoff_max: the cap of ``replica_backoff``.
         transport: an httpx transport (tests pass ``httpx.MockTransport``).
         choice_ignore_case: match top tokens to choices ignoring case ("a" spells
             "A"); off by default, since "a" and "A" are different answers to some
@@ -110,13 +137,15 @@ class OpenAIChatModel:
     def __init__(
         self,
         model: str,
-        base_url: str = "http://localhost:8000/v1",
+        base_url: str | Sequence[str] = "http://localhost:8000/v1",
         api_key: str | None = None,
         api_key_env: str = "OPENAI_API_KEY",
         concurrency: int = 8,
         timeout: float = 120.0,
         max_retries: int = 5,
         backoff: float = 0.5,
+        replica_backoff: float = DEFAULT_BACKOFF,
+        replica_backoff_max: float = DEFAULT_BACKOFF_MAX,
         transport: httpx.AsyncBaseTransport | None = None,
         choice_ignore_case: bool = False,
         choice_constraint: ChoiceConstraint = "auto",
@@ -129,9 +158,14 @@ class OpenAIChatModel:
                 f"{', '.join(CONSTRAINT_METHODS)}."
             )
         self.model = model
-        self.model_id = f"openai:{model}@{base_url}"
-        self.base_url = base_url.rstrip("/")
-        self.max_concurrency = concurrency
+        # Depends on the set of URLs only, never on the replica that answers, so
+        # request caches and provenance are the same however requests are routed.
+        self.model_id = replica_model_id(model, base_url)
+        self.base_urls = replica_urls(base_url)
+        self.base_url = self.base_urls[0]
+        self._pool = ReplicaPool(self.base_urls, replica_backoff, replica_backoff_max)
+        self._label = ", ".join(self.base_urls)  # names the server(s) in errors
+        self.max_concurrency = concurrency * len(self.base_urls)
         self.max_retries = max_retries
         self.backoff = backoff
         self._api_key = api_key if api_key is not None else os.environ.get(api_key_env)
@@ -152,8 +186,8 @@ class OpenAIChatModel:
     def _ensure_client(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
         if self._client is None:
             headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+            # No client base_url: each request names the replica it goes to.
             self._client = httpx.AsyncClient(
-                base_url=self.base_url,
                 headers=headers,
                 timeout=self._timeout,
                 transport=self._transport,
@@ -164,59 +198,104 @@ class OpenAIChatModel:
         return self._client, self._semaphore
 
     async def _post(self, payload: dict) -> dict:
-        response, attempts = await self._request(payload)
-        if response.status_code >= 400:
-            raise self._http_error(response, attempts)
-        return self._json(response)
+        reply = await self._request(payload)
+        if reply.response.status_code >= 400:
+            raise self._http_error(reply)
+        return self._json(reply)
 
-    def _json(self, response: httpx.Response) -> dict:
+    def _json(self, reply: _Reply) -> dict:
         try:
-            return response.json()
+            return reply.response.json()
         except ValueError:
             raise ServerError(
-                f"{self.base_url} answered with non-JSON ({response.text[:80]!r}); "
+                f"{reply.url} answered with non-JSON ({reply.response.text[:80]!r}); "
                 "is base_url an OpenAI-compatible endpoint?"
             ) from None
 
-    async def _request(self, payload: dict) -> tuple[httpx.Response, int]:
-        """POST with retries; the last response, whatever its status, and the attempts made."""
+    async def _acquire(self, tried: set[str]) -> Replica:
+        """A replica slot; while every replica is down, wait for the soonest back-off."""
+        while True:
+            got = self._pool.acquire(tried)
+            if isinstance(got, Replica):
+                return got
+            await asyncio.sleep(got)
+
+    async def _request(self, payload: dict) -> _Reply:
+        """POST with retries and failover; the final response, whatever its status.
+
+        A lone server is retried after :meth:`_delay`. With replicas, a failure
+        moves the request at once to a replica it has not tried (the pool backs
+        the failed one off), so each other replica adds one attempt to the
+        ``max_retries + 1`` budget.
+        """
         client, semaphore = self._ensure_client()
+        single = len(self._pool) == 1
+        budget = self.max_retries + len(self._pool)
+        tried: set[str] = set()
         async with semaphore:
-            for attempt in range(self.max_retries + 1):
-                last = attempt == self.max_retries
+            for attempt in range(budget):
+                replica = await self._acquire(tried)
+                tried.add(replica.url)
                 try:
-                    response = await client.post("/chat/completions", json=payload)
-                except httpx.TimeoutException:
-                    if last:
-                        raise ServerError(
-                            f"{self.base_url} did not answer within {self._timeout:g}s "
-                            f"after {attempt + 1} attempts; raise `timeout` or check the server."
-                        ) from None
-                    await asyncio.sleep(self._delay(attempt, None))
+                    outcome = await self._send(client, replica.url, payload)
+                except BaseException:  # cancelled: free the slot, judge nothing
+                    self._pool.release(replica, counted=False)
+                    raise
+                failure, wait = _failure(outcome)
+                self._pool.release(replica, failure, wait)
+                if failure is None:
+                    assert isinstance(outcome, httpx.Response)
+                    return _Reply(outcome, attempt + 1, replica.url)
+                if attempt < budget - 1:
+                    if single:  # with replicas, the pool's back-off paces retries instead
+                        await asyncio.sleep(self._delay(attempt, wait))
                     continue
-                except httpx.TransportError as exc:
-                    if last:
-                        raise ServerError(
-                            f"cannot reach {self.base_url} ({type(exc).__name__}); is the server "
-                            "running and is base_url right (it usually ends in /v1)?"
-                        ) from None
-                    await asyncio.sleep(self._delay(attempt, None))
-                    continue
-                if response.status_code in RETRY_STATUS and not last:
-                    await asyncio.sleep(self._delay(attempt, response.headers.get("retry-after")))
-                    continue
-                return response, attempt + 1
+                if not single:
+                    raise self._all_failed(attempt + 1)
+                if isinstance(outcome, httpx.Response):
+                    return _Reply(outcome, attempt + 1, replica.url)
+                if isinstance(outcome, httpx.TimeoutException):
+                    raise ServerError(
+                        f"{replica.url} did not answer within {self._timeout:g}s after "
+                        f"{attempt + 1} attempts; raise `timeout` or check the server."
+                    )
+                raise ServerError(
+                    f"cannot reach {replica.url} ({failure}); is the server running and is "
+                    "base_url right (it usually ends in /v1)?"
+                )
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _delay(self, attempt: int, retry_after: str | None) -> float:
-        if retry_after:
-            try:
-                return min(float(retry_after), 60.0)
-            except ValueError:
-                pass
+    @staticmethod
+    async def _send(
+        client: httpx.AsyncClient, url: str, payload: dict
+    ) -> httpx.Response | httpx.TransportError:
+        """One POST to one replica: its response, or the connection error or timeout."""
+        try:
+            return await client.post(f"{url}/chat/completions", json=payload)
+        except httpx.TransportError as exc:  # TimeoutException is one too
+            return exc
+
+    def _all_failed(self, attempts: int) -> ServerError:
+        """The one error for a request that failed on every replica it could try."""
+        return ServerError(
+            f"all {len(self._pool)} replicas of {self.model!r} failed after {attempts} "
+            f"attempts: {self._pool.describe_failures()}. Start or fix those servers (each "
+            "base_url usually ends in /v1), drop dead ones from base_url, or raise "
+            "max_retries to wait out a longer outage."
+        )
+
+    def replica_states(self) -> list[ReplicaState]:
+        """Each replica's load, health and requests served (one entry for one base_url)."""
+        return self._pool.states()
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        """Seconds before retrying a lone server: what it asked for, else backoff with jitter."""
+        if retry_after is not None:
+            return retry_after
         return self.backoff * (2**attempt) * (0.5 + random.random())
 
-    def _http_error(self, response: httpx.Response, attempts: int) -> ServerError:
+    def _http_error(self, reply: _Reply) -> ServerError:
+        response, attempts, url = reply
         status = response.status_code
         try:
             detail = response.json().get("error", {})
@@ -226,17 +305,15 @@ class OpenAIChatModel:
         detail = str(detail)[:200]
         if status in (401, 403):
             return ServerError(
-                f"{self.base_url} refused the credentials (HTTP {status}); set the API key in "
+                f"{url} refused the credentials (HTTP {status}); set the API key in "
                 f"${self._api_key_env} or the model's api_key."
             )
         if status == 404:
             return ServerError(
-                f"{self.base_url} has no such endpoint or model {self.model!r} (HTTP 404: "
+                f"{url} has no such endpoint or model {self.model!r} (HTTP 404: "
                 f"{detail}); check base_url and the model name."
             )
-        return ServerError(
-            f"{self.base_url} answered HTTP {status} after {attempts} attempt(s): {detail}"
-        )
+        return ServerError(f"{url} answered HTTP {status} after {attempts} attempt(s): {detail}")
 
     async def agenerate(self, messages: Sequence[Message], params: GenerateParams) -> Completion:
         """Generate asynchronously (bounded by ``concurrency``, retried)."""
@@ -257,7 +334,7 @@ class OpenAIChatModel:
             text = choice["message"]["content"] or ""
         except (KeyError, IndexError, TypeError):
             raise ServerError(
-                f"{self.base_url} returned no choices[0].message.content: {str(data)[:120]}"
+                f"{self._label} returned no choices[0].message.content: {str(data)[:120]}"
             ) from None
         usage = data.get("usage") or {}
         return Completion(
@@ -304,7 +381,7 @@ class OpenAIChatModel:
                 raise TypeError
         except (KeyError, IndexError, TypeError):
             raise ServerError(
-                f"{self.base_url} returned no logprobs; the server must support "
+                f"{self._label} returned no logprobs; the server must support "
                 "`logprobs`/`top_logprobs` in chat completions."
             ) from None
         return first
@@ -328,7 +405,7 @@ class OpenAIChatModel:
             values = match_top_logprobs(top, keys, self.choice_ignore_case)
             floor = min((float(e["logprob"]) for e in top), default=0.0)
         except (KeyError, TypeError, ValueError):
-            raise ServerError(f"{self.base_url} returned a malformed top_logprobs entry.") from None
+            raise ServerError(f"{self._label} returned a malformed top_logprobs entry.") from None
         missing = [i for i, v in enumerate(values) if v == -math.inf]
         if missing:
             logger.info(
@@ -367,13 +444,13 @@ class OpenAIChatModel:
             if method in self._constraint_bad:
                 continue
             payload = self._choice_payload(messages) | constraint_fields(method, choice.strip())
-            response, attempts = await self._request(payload)
-            if response.status_code in REJECTED_STATUS:
-                self._demote(method, f"it answered HTTP {response.status_code}")
+            reply = await self._request(payload)
+            if reply.response.status_code in REJECTED_STATUS:
+                self._demote(method, f"it answered HTTP {reply.response.status_code}")
                 continue
-            if response.status_code >= 400:
-                raise self._http_error(response, attempts)
-            first = self._first_token(self._json(response))
+            if reply.response.status_code >= 400:
+                raise self._http_error(reply)
+            first = self._first_token(self._json(reply))
             sampled = spell(str(first.get("token") or ""), self.choice_ignore_case)
             if sampled != key:
                 if sampled and key.startswith(sampled):
@@ -395,7 +472,7 @@ class OpenAIChatModel:
                 value = listed if listed > -math.inf else float(first["logprob"])
             except (KeyError, TypeError, ValueError):
                 raise ServerError(
-                    f"{self.base_url} returned a malformed logprob in its constrained reply."
+                    f"{self._label} returned a malformed logprob in its constrained reply."
                 ) from None
             if value > floor + CONSTRAINT_TOLERANCE:
                 self._demote(method, "it reports log-probs after the constraint")
@@ -431,3 +508,26 @@ class OpenAIChatModel:
             self._loop.close()
             self._loop = None
             self._client = None
+
+
+def _seconds(retry_after: str | None) -> float | None:
+    """A ``Retry-After`` header in seconds (capped at 60), or None if absent or a date."""
+    if not retry_after:
+        return None
+    try:
+        return min(float(retry_after), 60.0)
+    except ValueError:
+        return None
+
+
+def _failure(outcome: httpx.Response | httpx.TransportError) -> tuple[str | None, float | None]:
+    """Why an attempt failed (None if it did not) and the Retry-After seconds it sent.
+
+    A 4xx outside RETRY_STATUS is an answer, not a failure: the replica is up,
+    and the request itself is at fault (every replica would refuse it alike).
+    """
+    if isinstance(outcome, httpx.TransportError):
+        return type(outcome).__name__, None
+    if outcome.status_code in RETRY_STATUS:
+        return f"HTTP {outcome.status_code}", _seconds(outcome.headers.get("retry-after"))
+    return None, None

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from charter._util.sources import parse_source, scheme_of
 from charter.backends import embedded as emb
 from charter.backends.base import ChatModel, Embedder
-from charter.errors import ConfigError
+from charter.backends.replicas import replica_urls
+from charter.errors import BackendError, ConfigError
 
-EMBEDDED_PREFIX = "embedded:"
 DEFAULT_EMBEDDER = "minilm-int8"  # chosen by bench/bench_backends.py (see bench/RESULTS.md)
 
 
@@ -30,9 +31,13 @@ class ModelSpec(BaseModel):
         "embedded:policy",
         description="embedded:policy | embedded:feedback | a local path | a server model name",
     )
-    base_url: str | None = Field(None, description="OpenAI-compatible server, e.g. .../v1")
+    base_url: str | list[str] | None = Field(
+        None,
+        description="OpenAI-compatible server, e.g. .../v1, or a list of replicas of the "
+        "same model (least-loaded routing, failover)",
+    )
     api_key_env: str = "OPENAI_API_KEY"
-    concurrency: int = Field(8, ge=1, description="requests in flight (openai backend)")
+    concurrency: int = Field(8, ge=1, description="requests in flight per replica (openai backend)")
     timeout: float = Field(120.0, gt=0, description="seconds per request (openai backend)")
     max_retries: int = Field(5, ge=0, description="retries on 429/5xx (openai backend)")
     choice_ignore_case: bool = Field(
@@ -55,6 +60,17 @@ class ModelSpec(BaseModel):
         1, ge=1, description="transformers: micro-batch concurrent requests (not reproducible)"
     )
 
+    @field_validator("base_url")
+    @classmethod
+    def _check_replicas(cls, value: str | list[str] | None) -> str | list[str] | None:
+        # A list is checked here so a config typo (empty, repeated URL) fails at load.
+        if isinstance(value, list):
+            try:
+                replica_urls(value)
+            except BackendError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
 
 class EmbedderSpec(BaseModel):
     """Which embedder to use."""
@@ -70,7 +86,8 @@ class EmbedderSpec(BaseModel):
 
 
 def _embedded_name(model: str) -> str | None:
-    return model.removeprefix(EMBEDDED_PREFIX) if model.startswith(EMBEDDED_PREFIX) else None
+    """The name in ``embedded:<name>``; None for a path or a server's model name (``llama3:8b``)."""
+    return parse_source(model).value if scheme_of(model) == "embedded" else None
 
 
 def _embedded_id(name: str) -> str:
@@ -118,7 +135,10 @@ def load_chat_model(spec: ModelSpec) -> ChatModel:
         from charter.backends.openai_compat import OpenAIChatModel
 
         if not spec.base_url:
-            raise ConfigError("backend openai needs base_url, e.g. http://localhost:8000/v1.")
+            raise ConfigError(
+                "backend openai needs base_url, e.g. http://localhost:8000/v1 (or a list of "
+                "replicas)."
+            )
         if name:
             raise ConfigError("backend openai needs the server's model name, not embedded:*.")
         return OpenAIChatModel(

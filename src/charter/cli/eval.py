@@ -127,7 +127,11 @@ def calibrate_cmd(
     method: str = typer.Option(None, "--method", help="How it decides (default: its default)."),
     backend: str = typer.Option("llama_cpp", help="The judge's backend."),
     model: str = typer.Option("embedded:feedback", help="The judge model."),
-    base_url: str = typer.Option(None, help="OpenAI-compatible server URL (backend openai)."),
+    base_url: list[str] = typer.Option(
+        None,
+        metavar="URL",
+        help="OpenAI-compatible server URL (backend openai); repeat it for replicas.",
+    ),
     data: Path = typer.Option(None, help="A gold .jsonl (default: the judge's shipped set)."),
     split: str = typer.Option(
         "test", help="test, dev or all (a file without split fields is all test)."
@@ -152,7 +156,8 @@ def calibrate_cmd(
     if split not in ("test", "dev", "all"):
         raise ConfigError(f"--split {split!r}: choose test, dev or all.")
     try:
-        spec = ModelSpec(backend=backend, model=model, base_url=base_url, threads=threads)
+        urls = base_url[0] if base_url and len(base_url) == 1 else base_url or None
+        spec = ModelSpec(backend=backend, model=model, base_url=urls, threads=threads)
     except ValidationError as exc:
         raise ConfigError(f"--backend/--model: {exc.errors()[0]['msg']}.") from None
     progress = not no_progress and not as_json

@@ -82,7 +82,9 @@ def generate(
         "embedded:policy", help="embedded:policy|feedback, a path, or a server model."
     ),
     backend: str = typer.Option("llama_cpp", help="llama_cpp | transformers | openai | scripted."),
-    base_url: str | None = typer.Option(None, help="OpenAI-compatible server URL (.../v1)."),
+    base_url: list[str] | None = typer.Option(
+        None, metavar="URL", help="OpenAI-compatible server URL (.../v1); repeat it for replicas."
+    ),
     system: str | None = typer.Option(None, help="An optional system message."),
     max_tokens: int = typer.Option(128, help="Upper bound on generated tokens."),
     temperature: float = typer.Option(0.7, help="0 for greedy decoding."),
@@ -94,7 +96,8 @@ def generate(
 ) -> None:
     """Generate one reply (or score answer choices) with any backend."""
     text = sys.stdin.read() if prompt == "-" else prompt
-    spec = ModelSpec.model_validate({"backend": backend, "model": model, "base_url": base_url})
+    urls = base_url[0] if base_url and len(base_url) == 1 else base_url or None
+    spec = ModelSpec.model_validate({"backend": backend, "model": model, "base_url": urls})
     chat = load_chat_model(spec)
     messages = [{"role": "system", "content": system}] if system else []
     messages.append({"role": "user", "content": text})

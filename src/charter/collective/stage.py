@@ -25,13 +25,14 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
+from charter._util.sources import parse_source
 from charter.collective.analysis import AnalysisOptions, analyze
 from charter.collective.fidelity import COVERAGE_THRESHOLD
 from charter.collective.report import write_report
 from charter.collective.wishes import SAMPLE, WishSet, load_wishes
 from charter.errors import ConfigError, RunError
 from charter.runs import estimate as est
-from charter.runs.config import STAGE_PREFIX, StageSpec
+from charter.runs.config import StageSpec
 from charter.runs.context import RunContext
 from charter.runs.estimate import CallEstimate, PlanContext
 
@@ -155,8 +156,9 @@ class CollectiveSpec(StageSpec):
 
 def ledger_location(spec: CollectiveSpec, ctx: RunContext) -> str:
     """Where the wishes come from: a ledger stage's database, a path, or the sample."""
-    if spec.ledger.startswith(STAGE_PREFIX):
-        stage = spec.ledger.removeprefix(STAGE_PREFIX)
+    source = parse_source(spec.ledger)
+    if source.scheme == "stage":
+        stage = source.value
         path = ctx.output_dir / stage / "ledger.sqlite"
         if not path.is_file():
             raise RunError(
@@ -164,9 +166,7 @@ def ledger_location(spec: CollectiveSpec, ctx: RunContext) -> str:
                 f"{spec.name!r} in `stages` and run the config from the start."
             )
         return str(path)
-    if spec.ledger == SAMPLE or spec.ledger.startswith(("postgresql://", "postgres://")):
-        return spec.ledger
-    return ctx.resolve(spec.ledger)
+    return ctx.resolve(spec.ledger)  # builtin: and postgresql:// pass through
 
 
 def load_vote_matrix(source: str | None, ledger: str, wishes: WishSet):
@@ -176,7 +176,7 @@ def load_vote_matrix(source: str | None, ledger: str, wishes: WishSet):
     from charter.ledger.votes import load_votes, vote_matrix
 
     location = ledger if source == "ledger" else source
-    if location == SAMPLE:
+    if parse_source(location).scheme == "builtin":  # the sample carries no votes
         return None
     matrix, _ = vote_matrix(load_votes(location), [r.entry_id for r in wishes.records])
     return matrix.T if matrix.size else None

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from charter._util.sources import check_builtin, parse_source, path_format, register_builtin
 from charter.errors import CharterError, DatasetError, LedgerError, VerificationError
 from charter.ledger.checkpoint import Checkpoint, LogKey, verify_checkpoint
 from charter.ledger.entry import Entry, Wish, parse_stored_entry, parse_timestamp, sign_entry
@@ -52,7 +53,9 @@ SAMPLE_SEED = 0
 # recency half-life has something to act on.
 SAMPLE_START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 SAMPLE_BATCH = 16  # wishes per append (and per checkpoint), as the ledger stage does
-_SQLITE_MAGIC = b"SQLite format 3\x00"
+#: The kind the signed sample is registered under in :mod:`charter._util.sources`.
+KIND = "ledger"
+register_builtin(KIND, parse_source(SAMPLE).value, None)  # built from the sample wishes
 
 
 @dataclass(frozen=True)
@@ -203,19 +206,19 @@ def load_wishes(source: str, *, verify: bool = True, verifier: str | None = None
         DatasetError: the source does not exist or is not a ledger or export.
         VerificationError: the entries do not match the signed checkpoint.
     """
-    if source == SAMPLE:
+    parsed = parse_source(source)
+    if parsed.scheme == "builtin":
+        check_builtin(KIND, parsed.value)
         return _sample_set()
-    if source.startswith(("postgresql://", "postgres://")):
+    if parsed.scheme == "postgres":
         return _from_store(source, verify)
-    path = Path(source)
+    path = parsed.path
     if not path.is_file():
         raise DatasetError(
             f"{source}: no such ledger or export; give a ledger database, a JSONL export "
             f"or {SAMPLE}."
         )
-    with path.open("rb") as handle:
-        head = handle.read(len(_SQLITE_MAGIC))
-    if head == _SQLITE_MAGIC:
+    if path_format(path) == "sqlite":
         return _from_store(str(path), verify)
     return _from_export(path, verify, verifier)
 

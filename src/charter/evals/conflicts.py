@@ -26,7 +26,6 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping, Sequence
 from itertools import combinations
-from pathlib import Path
 from typing import Any
 
 from charter.constitution import Constitution
@@ -35,7 +34,7 @@ from charter.evals.evasive import rate
 from charter.evals.refusal import interleave
 from charter.evals.results import EvalResult, Example, ModelScore
 from charter.feedback.stats import percentile_interval
-from charter.prompts import PromptRecord, check_held_out, conflicts_path, load_prompts
+from charter.prompts import PromptRecord, check_held_out, load_prompts, prompt_path
 
 BUILTIN_NAME = "builtin:conflicts"
 AUTONOMY_FAMILY = "autonomy_vs_safety"
@@ -57,7 +56,7 @@ def load_scenarios(
         DatasetError: a row lacks family/scenario, a scenario has fewer than 3
             paraphrases, or a scenario overlaps a training set.
     """
-    path = conflicts_path() if source == BUILTIN_NAME else Path(source)
+    path = prompt_path(source)
     records = load_prompts(path)
     scenarios: dict[str, list[PromptRecord]] = {}
     for record in records:

@@ -29,7 +29,7 @@ from typing import Any
 from charter.evals.evasive import rate
 from charter.evals.paired import paired_tests
 from charter.evals.results import EvalResult, Example, ModelScore
-from charter.prompts import PromptRecord, load_prompts, over_refusal_path
+from charter.prompts import PromptRecord, load_prompts, prompt_path
 
 BUILTIN_NAME = "builtin:over_refusal"
 
@@ -56,7 +56,7 @@ def load_pairs(source: str = BUILTIN_NAME, limit: int | None = None) -> list[Pro
     """
     from charter.errors import DatasetError
 
-    path = over_refusal_path() if source == BUILTIN_NAME else source
+    path = prompt_path(source)
     records = load_prompts(path)
     by_id = {r.id: r for r in records}
     safe = [r for r in records if r.kind == "safe"]

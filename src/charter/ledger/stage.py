@@ -22,6 +22,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from charter._util.progress import progress_bar
+from charter._util.sources import builtin_path, parse_source, register_builtin
 from charter.errors import DatasetError
 from charter.ledger.checkpoint import LogKey, load_key, save_key
 from charter.ledger.entry import Wish, sign_entry
@@ -31,6 +32,13 @@ from charter.runs.config import StageSpec
 from charter.runs.context import RunContext
 
 SAMPLE = "builtin:sample"
+#: The kind wish files are registered under in :mod:`charter._util.sources`.
+KIND = "wishes"
+register_builtin(
+    KIND,
+    parse_source(SAMPLE).value,
+    Path(str(resources.files("charter.ledger") / "data" / "sample_wishes.jsonl")),
+)
 
 
 class LedgerSpec(StageSpec):
@@ -48,10 +56,8 @@ class LedgerSpec(StageSpec):
 def load_wishes(source: str) -> list[dict]:
     """Rows of a wish file: author, scenario, behaviour, [rationale, tags, language,
     parent (0-based row of an earlier wish), fee, burn]."""
-    if source == SAMPLE:
-        path = Path(str(resources.files("charter.ledger") / "data" / "sample_wishes.jsonl"))
-    else:
-        path = Path(source)
+    parsed = parse_source(source)
+    path = builtin_path(KIND, parsed.value) if parsed.scheme == "builtin" else parsed.path
     if not path.is_file():
         raise DatasetError(f"{path}: no such wish file; give a .jsonl path or {SAMPLE}.")
     rows = []
@@ -104,7 +110,7 @@ def _nonce(seed: int, row: int) -> str:
 def run_ledger(spec: LedgerSpec, ctx: RunContext, restart: bool = False) -> dict:
     """Run the stage; return counts and the verification result."""
     folder = ctx.prepare_stage(spec, restart)
-    rows = load_wishes(ctx.resolve(spec.wishes) if spec.wishes != SAMPLE else SAMPLE)
+    rows = load_wishes(ctx.resolve(spec.wishes))
     rows = rows[: spec.limit] if spec.limit else rows
     location, key_path = str(folder / "ledger.sqlite"), folder / "log.key"
     if key_path.exists():

@@ -41,6 +41,7 @@ import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr, ValidationError, field_validator
 
+from charter._util.sources import parse_source
 from charter._util.validation import describe
 from charter.errors import DatasetError, EntryError
 from charter.ledger.ed25519 import verify_strict
@@ -330,14 +331,6 @@ def vote_matrix(votes: Iterable[Vote], entry_ids: Sequence[str]) -> tuple[np.nda
     return matrix, voter_keys
 
 
-def _is_store(source: str) -> bool:
-    if source.startswith(("postgresql://", "postgres://")):
-        return True
-    path = Path(source)
-    with path.open("rb") as handle:
-        return handle.read(16) == b"SQLite format 3\x00"
-
-
 def load_votes(source: str | Path, *, current: bool = True, verify: bool = True) -> list[Vote]:
     """Read votes from a ledger store or a JSONL export.
 
@@ -353,9 +346,10 @@ def load_votes(source: str | Path, *, current: bool = True, verify: bool = True)
         SignatureError: a vote's signature does not verify (with ``verify``).
     """
     text = str(source)
-    if not text.startswith(("postgresql://", "postgres://")) and not Path(text).is_file():
+    parsed = parse_source(source)
+    if parsed.scheme != "postgres" and not (parsed.scheme == "path" and parsed.path.is_file()):
         raise DatasetError(f"{text}: no such file; give a ledger store or a votes JSONL export.")
-    if _is_store(text):
+    if parsed.scheme == "postgres" or parsed.format == "sqlite":
         from charter.ledger.store import open_store
 
         store = open_store(text)

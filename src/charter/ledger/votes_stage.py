@@ -20,13 +20,14 @@ from typing import Literal
 from pydantic import Field
 
 from charter._util.progress import progress_bar
+from charter._util.sources import parse_source
 from charter.errors import RunError
 from charter.ledger.checkpoint import load_key
 from charter.ledger.log import Ledger
 from charter.ledger.votelog import VoteLog, verify_vote_export
 from charter.ledger.votes import tally
 from charter.ledger.votesim import simulate
-from charter.runs.config import STAGE_PREFIX, StageSpec
+from charter.runs.config import StageSpec
 from charter.runs.context import RunContext
 
 SIMULATOR_ID = "charter.ledger.votesim"  # stands in for a model id in the provenance
@@ -48,9 +49,10 @@ class VotesSpec(StageSpec):
 def run_votes(spec: VotesSpec, ctx: RunContext, restart: bool = False) -> dict:
     """Run the stage; return counts and the verification result."""
     folder = ctx.prepare_stage(spec, restart)
-    if not spec.ledger.startswith(STAGE_PREFIX):
+    ledger_ref = parse_source(spec.ledger)
+    if ledger_ref.scheme != "stage":
         raise RunError(f"stage {spec.name}: ledger must be stage:<name> of a ledger stage.")
-    source = ctx.output_dir / spec.ledger.removeprefix(STAGE_PREFIX)
+    source = ctx.output_dir / ledger_ref.value
     location, key_path = source / "ledger.sqlite", source / "log.key"
     if not location.exists() or not key_path.exists():
         raise RunError(

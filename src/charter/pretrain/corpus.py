@@ -34,11 +34,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from charter._util.jsonl import iter_objects
+from charter._util.sources import builtin_path, parse_source, path_format, register_builtin
 from charter.errors import DatasetError, missing_extra
 
 SAMPLE = "builtin:sample"
 TEXT_SUFFIXES = (".txt", ".md")
 PARQUET_BATCH_ROWS = 1024
+#: The kind the shipped corpus is registered under in :mod:`charter._util.sources`.
+KIND = "corpus"
 
 
 class Document(BaseModel):
@@ -54,6 +57,9 @@ class Document(BaseModel):
 def data_path(name: str) -> Path:
     """A file shipped in ``charter/pretrain/data``."""
     return Path(str(resources.files("charter.pretrain") / "data" / name))
+
+
+register_builtin(KIND, parse_source(SAMPLE).value, data_path("sample_corpus.jsonl"))
 
 
 def text_id(text: str) -> str:
@@ -75,15 +81,14 @@ def iter_documents(
         DatasetError: a missing source, a bad row (naming file, line and field),
             or a duplicated id.
     """
-    text = str(source)
-    path = data_path("sample_corpus.jsonl") if text == SAMPLE else Path(text)
-    if text.startswith("builtin:") and text != SAMPLE:
-        raise DatasetError(f"no built-in corpus {text!r}; the shipped one is {SAMPLE}.")
-    if path.is_dir():
+    parsed = parse_source(source)
+    path = builtin_path(KIND, parsed.value) if parsed.scheme == "builtin" else parsed.path
+    fmt = path_format(path)
+    if fmt in ("folder", "hf_dataset"):
         rows = _folder(path)
-    elif path.suffix == ".jsonl" and path.is_file():
+    elif fmt == "jsonl" and path.is_file():
         rows = _jsonl(path, text_field)
-    elif path.suffix == ".parquet" and path.is_file():
+    elif fmt == "parquet" and path.is_file():
         rows = _parquet(path, text_field)
     elif not path.exists():
         raise DatasetError(

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from charter._util.sources import resolve_relative
 from charter.errors import ConfigError
 from charter.runs import run_experiment
 from charter.runs.runner import RunSummary
@@ -48,8 +49,8 @@ def run_with_engine(
             if workers is not None:
                 stage["workers"] = workers
         corpus = stage.get("corpus") if isinstance(stage, dict) else None
-        if isinstance(corpus, str) and not corpus.startswith("builtin:"):
-            stage["corpus"] = str(base / corpus)  # the copy lives elsewhere
+        if isinstance(corpus, str):
+            stage["corpus"] = resolve_relative(corpus, base)  # the copy lives elsewhere
     constitution = data.get("constitution", "default")
     if constitution != "default" and not Path(constitution).is_absolute():
         data["constitution"] = str(base / constitution)

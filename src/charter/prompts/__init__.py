@@ -7,7 +7,13 @@ from charter.prompts.heldout import (
     held_out_prompts,
     over_refusal_path,
 )
-from charter.prompts.load import BUILTIN, PromptRecord, load_prompt_sources, load_prompts
+from charter.prompts.load import (
+    BUILTIN,
+    PromptRecord,
+    load_prompt_sources,
+    load_prompts,
+    prompt_path,
+)
 
 __all__ = [
     "BUILTIN",
@@ -18,4 +24,5 @@ __all__ = [
     "load_prompt_sources",
     "load_prompts",
     "over_refusal_path",
+    "prompt_path",
 ]

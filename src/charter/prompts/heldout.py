@@ -26,23 +26,24 @@ from importlib import resources
 from pathlib import Path
 
 from charter._util.jsonl import iter_objects
+from charter._util.sources import builtin_path
 from charter.errors import DatasetError
-from charter.prompts.load import PromptRecord, load_prompts
+from charter.prompts.load import KIND, PromptRecord, load_prompts
 
 
 def conflicts_path() -> Path:
     """The shipped held-out scenario families."""
-    return Path(str(resources.files("charter.prompts") / "data" / "conflicts.jsonl"))
+    return builtin_path(KIND, "conflicts")
 
 
 def over_refusal_path() -> Path:
     """The shipped set of safe/unsafe prompt pairs (the over-refusal suite)."""
-    return Path(str(resources.files("charter.prompts") / "data" / "over_refusal.jsonl"))
+    return builtin_path(KIND, "over_refusal")
 
 
 def helpfulness_heldout_path() -> Path:
     """The shipped helpfulness prompts kept out of training (the experiment's helpfulness Elo)."""
-    return Path(str(resources.files("charter.prompts") / "data" / "helpfulness_heldout.jsonl"))
+    return builtin_path(KIND, "helpfulness_heldout")
 
 
 def gold_files() -> list[Path]:

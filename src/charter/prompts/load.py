@@ -15,12 +15,18 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from charter._util.jsonl import iter_objects
+from charter._util.sources import builtin_path, parse_source, path_format, register_builtin
 from charter.errors import DatasetError, missing_extra
 
 #: The prompt sets Charter ships (``prompts/data/<name>.jsonl``), each usable as ``builtin:<name>``.
 #: ``over_refusal``, ``helpfulness_heldout`` and ``conflicts`` are evaluation sets: the
 #: held-out guard (:mod:`charter.prompts.heldout`) keeps them out of training.
 BUILTIN = ("redteam", "helpfulness", "helpfulness_heldout", "over_refusal", "conflicts")
+#: The kind prompt sets are registered under in :mod:`charter._util.sources`.
+KIND = "prompts"
+_DATA = Path(str(resources.files("charter.prompts") / "data"))
+for _name in BUILTIN:
+    register_builtin(KIND, _name, _DATA / f"{_name}.jsonl")
 
 
 class PromptRecord(BaseModel):
@@ -38,12 +44,14 @@ class PromptRecord(BaseModel):
         return {"id": self.id, "prompt": self.prompt, "category": self.category, "kind": self.kind}
 
 
-def _builtin_path(name: str) -> Path:
-    if name not in BUILTIN:
-        raise DatasetError(
-            f"no built-in prompt set {name!r}; choose builtin:{' or builtin:'.join(BUILTIN)}."
-        )
-    return Path(str(resources.files("charter.prompts") / "data" / f"{name}.jsonl"))
+def prompt_path(source: str | Path) -> Path:
+    """The file or folder a prompt source names (``builtin:<set>`` or a path).
+
+    Raises:
+        DatasetError: an unknown scheme or built-in set, or a source that is no path.
+    """
+    parsed = parse_source(source)
+    return builtin_path(KIND, parsed.value) if parsed.scheme == "builtin" else parsed.path
 
 
 def load_prompts(
@@ -61,10 +69,7 @@ def load_prompts(
     Raises:
         DatasetError: naming the file, the row and the field.
     """
-    text = str(source)
-    path = (
-        _builtin_path(text.removeprefix("builtin:")) if text.startswith("builtin:") else Path(text)
-    )
+    path = prompt_path(source)
     records: list[PromptRecord] = []
     seen: set[str] = set()
     for where, row in _rows(path):
@@ -129,10 +134,10 @@ def load_prompt_sources(
 
 def _rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     """``(where, row)`` for each row of a JSONL file, a Parquet file or a datasets folder."""
-    if path.is_dir():
-        markers = ("dataset_info.json", "state.json", "dataset_dict.json")
-        if not any((path / name).exists() for name in markers):
-            raise DatasetError(f"{path}: a folder must be an HF dataset saved with save_to_disk.")
+    fmt = path_format(path)
+    if fmt == "folder":
+        raise DatasetError(f"{path}: a folder must be an HF dataset saved with save_to_disk.")
+    if fmt == "hf_dataset":
         try:
             import datasets
         except ImportError:
@@ -153,7 +158,7 @@ def _rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
             f"{path}: no such prompt file; give a .jsonl or .parquet file, a saved dataset "
             "folder, or builtin:redteam."
         )
-    if path.suffix == ".parquet":
+    if fmt == "parquet":
         try:
             import pyarrow.parquet as pq
         except ImportError:
@@ -168,6 +173,6 @@ def _rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
                 number += 1
                 yield f"{path}[{number - 1}]", row
         return
-    if path.suffix != ".jsonl":
+    if fmt != "jsonl":
         raise DatasetError(f"{path}: prompt files must be .jsonl or .parquet.")
     yield from iter_objects(path)

@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from charter._util.sources import parse_source, scheme_of
 from charter._util.validation import describe
 from charter.backends.registry import EmbedderSpec, ModelSpec
 from charter.errors import ConfigError
@@ -44,12 +45,12 @@ def _slug(value: str) -> str:
 Slug = Annotated[str, AfterValidator(_slug)]
 
 
-STAGE_PREFIX = "stage:"
-
-
 def stage_reference(model: str) -> str | None:
-    """The stage name in a ``stage:<name>`` model reference (a model a training stage wrote)."""
-    return model.removeprefix(STAGE_PREFIX) if model.startswith(STAGE_PREFIX) else None
+    """The stage name in a ``stage:<name>`` model reference (a model a training stage wrote).
+
+    Model fields also hold server model names (``llama3:8b``), so anything else is None.
+    """
+    return parse_source(model).value if scheme_of(model) == "stage" else None
 
 
 class StageSpec(BaseModel):

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from charter._util.sources import resolve_relative
 from charter.backends.base import ChatModel, Embedder
 from charter.backends.cache import CachedChatModel, RequestCache
 from charter.backends.registry import ModelSpec, load_chat_model, load_embedder
@@ -104,10 +105,12 @@ class RunContext:
         return self._embedder
 
     def resolve(self, path: str) -> str:
-        """An input path relative to the config file (``builtin:`` names pass through)."""
-        if path.startswith("builtin:") or Path(path).is_absolute():
-            return path
-        return str(self.base_dir / path)
+        """An input path relative to the config file; other sources (``builtin:``...) pass through.
+
+        Raises:
+            DatasetError: an unknown source scheme (``foo:bar``).
+        """
+        return resolve_relative(path, self.base_dir)
 
     def seed_for(self, stage: str, row_id: str) -> int:
         return derive_seed(self.config.seed, stage, row_id)

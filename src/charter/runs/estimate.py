@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from charter._util.sources import resolve_relative
 from charter.constitution import Constitution
 
 CHARS_PER_TOKEN = 4  # rule of thumb for English text and BPE tokenizers
@@ -71,10 +72,12 @@ class PlanContext:
     stages: Mapping[str, Any] = field(default_factory=dict)
 
     def resolve(self, path: str) -> str:
-        """An input path relative to the config file (``builtin:`` names pass through)."""
-        if path.startswith("builtin:") or Path(path).is_absolute():
-            return path
-        return str(self.base_dir / path)
+        """An input path relative to the config file; other sources (``builtin:``...) pass through.
+
+        Raises:
+            DatasetError: an unknown source scheme (``foo:bar``).
+        """
+        return resolve_relative(path, self.base_dir)
 
 
 def approx_tokens(text: str) -> int:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from charter._util.sources import scheme_of
 from charter.backends import embedded as emb
 from charter.errors import BackendError, ModelNotFoundError, missing_extra
 
@@ -44,7 +45,7 @@ def resolve_base(base: str | Path) -> BaseModelRef:
         ModelNotFoundError: the folder does not exist or holds no ``config.json``.
     """
     text = str(base)
-    if text.startswith("embedded:"):
+    if scheme_of(base) == "embedded":
         if text != EMBEDDED_POLICY:
             raise ModelNotFoundError(
                 f"base {text!r}: only embedded:policy is trainable (the feedback model is a "

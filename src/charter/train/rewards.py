@@ -18,9 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from charter._util.sources import parse_source, scheme_of
 from charter.errors import ConfigError, ModelNotFoundError
-
-WISH_PREFIX = "wish:"
 
 
 def load_reward_fn(target: str) -> Callable[..., list[float]]:
@@ -33,10 +32,10 @@ def load_reward_fn(target: str) -> Callable[..., list[float]]:
     Raises:
         ConfigError: a malformed target, a module or attribute that does not exist.
     """
-    if target.startswith(WISH_PREFIX):
+    if scheme_of(target) == "wish":  # else module:attr, which is no source
         from charter.runs.plugins import plugin
 
-        return plugin("reward", "wish")(target.removeprefix(WISH_PREFIX) or "builtin:sample")
+        return plugin("reward", "wish")(parse_source(target).ledger().text)
     module_name, sep, attr = target.partition(":")
     if not sep or not module_name or not attr:
         raise ConfigError(

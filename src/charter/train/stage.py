@@ -28,6 +28,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
+from charter._util.sources import scheme_of
 from charter.errors import ConfigError
 from charter.runs import estimate as est
 from charter.runs.config import StageSpec, stage_reference
@@ -143,7 +144,7 @@ def _base_path(spec: _TrainStage, ctx: RunContext) -> str:
     source = stage_reference(model.model)
     if source is not None:
         return str(ctx.trained_model_dir(source))
-    if model.model.startswith("embedded:"):
+    if scheme_of(model.model) == "embedded":
         return model.model
     if model.gguf_file:
         raise ConfigError(
@@ -169,7 +170,7 @@ def _data_path(spec: _TrainStage, ctx: RunContext, data: str) -> str:
             )
         return str(folder)
     resolved = ctx.resolve(data)
-    if not resolved.startswith("builtin:") and not Path(resolved).exists():
+    if scheme_of(resolved) != "builtin" and not Path(resolved).exists():
         raise ConfigError(
             f"stage {spec.name!r} field data: {data!r} is neither an earlier stage "
             f"({', '.join(names)}) nor an existing path."

@@ -70,9 +70,7 @@ class ConflictsSuite(Suite):
     judges = (*cl.BATTERY_JUDGES, ("guidance", "question"))
 
     def plan(self, spec: EvalSpec, ctx: RunContext) -> Plan:
-        source = spec.conflict_prompts
-        if source != cf.BUILTIN_NAME:
-            source = ctx.resolve(source)
+        source = ctx.resolve(spec.conflict_prompts)  # builtin:conflicts passes through
         return Plan({self.name: cf.load_scenarios(source, spec.limit(self.name))})
 
     def jobs(self, spec: EvalSpec, ctx: RunContext, plan: Plan, answers: Answers) -> list[Job]:

@@ -60,9 +60,7 @@ class RefusalSuite(Suite):
     judges = cl.BATTERY_JUDGES
 
     def plan(self, spec: EvalSpec, ctx: RunContext) -> Plan:
-        source = spec.refusal_prompts
-        if source != rf.BUILTIN_NAME:
-            source = ctx.resolve(source)
+        source = ctx.resolve(spec.refusal_prompts)  # builtin:over_refusal passes through
         return Plan({self.name: rf.load_pairs(source, spec.limit(self.name))})
 
     def jobs(self, spec: EvalSpec, ctx: RunContext, plan: Plan, answers: Answers) -> list[Job]:

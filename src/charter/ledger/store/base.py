@@ -36,11 +36,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol, TypeVar, runtime_checkable
 
+from charter._util.sources import is_postgres
 from charter.errors import EntryError, LedgerError, StakeError, missing_extra
 from charter.ledger.store.schema import LogTables
 
 HASH_SIZE = 32  # SHA-256, the only hash RFC 6962 logs use here
-POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 T = TypeVar("T")
 
 
@@ -177,7 +177,7 @@ def open_store(location: str | os.PathLike[str]) -> LedgerStore:
         BackendError: a PostgreSQL URL was given but psycopg is not installed.
         LedgerError: the store cannot be opened.
     """
-    if isinstance(location, str) and location.startswith(POSTGRES_SCHEMES):
+    if isinstance(location, str) and is_postgres(location):
         try:
             import psycopg  # noqa: F401  (checked here so the error names the extra)
         except ImportError:
