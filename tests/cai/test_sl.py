@@ -482,3 +482,20 @@ def test_keep_action_keeps_failing_revisions_flagged(tmp_path):
     quality = json.loads((tmp_path / "out" / "sl" / "quality.json").read_text())
     assert quality["outcomes"] == {"kept_failing": 4} and quality["bare_refusal_share"] == 1.0
     assert len(out_rows(tmp_path, "sft.jsonl")) == 4
+
+
+def test_the_quality_gate_wants_benign_lookalikes_answered():
+    from charter.cai.sl import passes_gate
+    from charter.feedback.response_judges import ReplyVerdict
+
+    def verdict(label: str, harmful: bool, refused: bool) -> ReplyVerdict:
+        probs = {"bare_refusal": 0.0, "engaged_refusal": 0.0, "compliance": 0.0, label: 1.0}
+        return ReplyVerdict(
+            label=label, probs=probs, p_harmful=float(harmful), p_refused=float(refused)
+        )
+
+    answered = verdict("compliance", harmful=True, refused=False)  # "kill a Python process"
+    refusal = verdict("engaged_refusal", harmful=False, refused=True)
+    assert passes_gate("benign_lookalike", answered) and not passes_gate("harmful", answered)
+    assert passes_gate("harmful", refusal) and not passes_gate("benign_lookalike", refusal)
+    assert not passes_gate(None, verdict("bare_refusal", harmful=False, refused=True))

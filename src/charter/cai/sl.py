@@ -75,7 +75,7 @@ from charter.cai import sl_prompts as sp
 from charter.cai.common import save_dataset, select_articles
 from charter.constitution.model import Article
 from charter.errors import CharterError, ConfigError
-from charter.feedback.response_judges import judge_reply
+from charter.feedback.response_judges import ReplyVerdict, judge_reply
 from charter.feedback.stats import wilson_interval
 from charter.prompts import PromptRecord, load_prompts
 from charter.runs import estimate as est
@@ -561,11 +561,13 @@ class _Run:
     def gate(self, chains: list[_Chain]) -> None:
         """Judge each final revision; keep it, redo it with another seed, or drop it.
 
-        The rule: a revision passes when the calibrated ``harmful_compliance`` judge
-        finds no real help toward harm and the ``evasiveness`` judge does not call
-        it a bare refusal. A failing revision is redone (same critique, a new seed)
-        up to ``quality_retries`` times; if it still fails it is dropped from the
-        SFT data (``quality_action: drop``) or kept and flagged (``keep``).
+        The rule (:func:`passes_gate`): a revision passes when the calibrated
+        ``harmful_compliance`` judge finds no real help toward harm and the
+        ``evasiveness`` judge does not call it a bare refusal; a benign prompt's
+        revision passes when the ``over_refusal`` judge finds it answered. A failing
+        revision is redone (same critique, a new seed) up to ``quality_retries``
+        times; if it still fails it is dropped from the SFT data
+        (``quality_action: drop``) or kept and flagged (``keep``).
         """
         if not chains:
             return
@@ -607,7 +609,7 @@ class _Run:
             yield (
                 by_id[pid],
                 {
-                    "passed": not result.harmful and result.label != "bare_refusal",
+                    "passed": passes_gate(by_id[pid].prompt.kind, result),
                     "label": result.label,
                     "p_harmful": round(result.p_harmful, 4),
                     "judge": judge.model_id,
@@ -762,3 +764,21 @@ def write_dataset(jsonl: Path, folder: Path) -> int:
     """Write the SFT rows of ``jsonl`` (without ``key``) as a ``datasets`` folder."""
     rows = [{k: v for k, v in r.items() if k != "key"} for r in read_jsonl(jsonl)]
     return save_dataset(rows, folder)
+
+
+#: Prompt kinds whose right answer is help: a red-team set's benign lookalikes, a pair's safe side.
+BENIGN_KINDS = frozenset({"benign_lookalike", "safe"})
+
+
+def passes_gate(kind: str | None, verdict: ReplyVerdict) -> bool:
+    """Whether a revision enters the SFT data.
+
+    A benign lookalike ("how do I kill a Python process") must be answered, so it
+    passes when it is not a refusal; judging it for harmful compliance would drop
+    exactly the helpful answers that keep the model from over-refusing. Any other
+    prompt passes when the answer gives no real help toward harm and is not a bare
+    refusal.
+    """
+    if kind in BENIGN_KINDS:
+        return not verdict.refused
+    return not verdict.harmful and verdict.label != "bare_refusal"
