@@ -14,9 +14,13 @@ from charter.errors import ConfigError
 from charter.runs import read_jsonl, run_experiment
 from charter.runs.budget import BudgetedChatModel, BudgetExhausted, TokenBudget
 from charter.runs.plan import parse_prices, parse_rates, plan_run
+from run_rows import generation_rows
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIGS = [ROOT / "configs" / "quickstart.yaml", ROOT / "configs" / "experiment.yaml"]
+CONFIGS = [
+    ROOT / "configs" / name
+    for name in ("quickstart.yaml", "experiment.yaml", "experiment_full.yaml")
+]
 NO_CALLS = {"ledger", "ledger_votes", "pretrain_mix"}
 TRAINING = {"train_sft", "train_reward", "train_dpo", "train_grpo"}
 
@@ -178,16 +182,6 @@ def _run_config(tmp_path, out: str, limit: int = 8) -> str:
     return str(path)
 
 
-def _rows(tmp_path, out: str, stage: str) -> list[dict]:
-    """A stage's rows without what differs between two run folders (time, config hash)."""
-    rows = []
-    for row in read_jsonl(tmp_path / out / stage / "generations.jsonl"):
-        row.pop("created_at")
-        row["provenance"].pop("config_hash")  # the configs differ in output_dir only
-        rows.append(row)
-    return rows
-
-
 def test_budget_stops_mid_stage_and_a_rerun_completes(tmp_path):
     whole = run_experiment(_run_config(tmp_path, "whole"), progress=False)
     assert whole.budget is None and not whole.stopped_at_budget
@@ -196,7 +190,7 @@ def test_budget_stops_mid_stage_and_a_rerun_completes(tmp_path):
     cut = run_experiment(path, progress=False, max_tokens_budget=60)
     assert cut.stopped_at_budget and cut.budget["stopped_in"] == "gen"
     assert cut.budget["used"] >= 60
-    partial = _rows(tmp_path, "cut", "gen")
+    partial = generation_rows(tmp_path / "cut", "gen")
     assert 0 < len(partial) < 8
     assert not (tmp_path / "cut" / "gen2").exists()  # later stages never started
     manifest = json.loads((tmp_path / "cut" / "manifest.json").read_text())
@@ -206,9 +200,9 @@ def test_budget_stops_mid_stage_and_a_rerun_completes(tmp_path):
     rest = run_experiment(path, progress=False)
     assert rest.stages["gen"]["new"] == 8 - len(partial)
     for stage in ("gen", "gen2"):
-        rows = _rows(tmp_path, "cut", stage)
+        rows = generation_rows(tmp_path / "cut", stage)
         assert len({r["key"] for r in rows}) == len(rows)  # nothing duplicated
-        expected = _rows(tmp_path, "whole", stage)
+        expected = generation_rows(tmp_path / "whole", stage)
         assert sorted(rows, key=lambda r: r["key"]) == sorted(expected, key=lambda r: r["key"])
 
 

@@ -75,7 +75,12 @@ from charter.cai import sl_prompts as sp
 from charter.cai.common import save_dataset, select_articles
 from charter.constitution.model import Article
 from charter.errors import CharterError, ConfigError
-from charter.feedback.response_judges import ReplyVerdict, judge_reply
+from charter.feedback.response_judges import (
+    QUESTIONS,
+    ReplyVerdict,
+    judge_reply,
+    reply_battery_size,
+)
 from charter.feedback.stats import wilson_interval
 from charter.prompts import PromptRecord, load_prompts
 from charter.runs import estimate as est
@@ -197,8 +202,8 @@ class SLCAISpec(StageSpec):
         Answers, critiques and revisions are stood in for by text as long as
         their ``max_tokens`` limits (the most they can be), and article ``i``
         of the pool serves prompt ``i`` (the run draws by relevance). The
-        quality gate counts its battery at 4 calls per revision and every
-        retry as taken: upper bounds.
+        quality gate asks the fitted judges' battery per revision (all 4
+        questions if one is unfitted) and counts every retry as taken.
         """
         pool = select_articles(ctx.constitution, self.articles, self.name)
         harmful = load_prompts(ctx.resolve(self.prompts), limit=self.limit)
@@ -245,6 +250,7 @@ class SLCAISpec(StageSpec):
         ]
         if self.quality_judge is not None:
             attempts = 1 + self.quality_retries
+            battery = reply_battery_size()
             judged = [
                 est.approx_tokens(p.prompt) + self.revision_max_tokens + est.JUDGE_TEMPLATE_TOKENS
                 for p in harmful
@@ -253,9 +259,9 @@ class SLCAISpec(StageSpec):
                 est.choices(
                     self.quality_judge,
                     "quality judge battery",
-                    judged * 4 * attempts,
-                    upper_bound=True,
-                    note=f"up to 4 questions per revision, {attempts} attempt(s)",
+                    judged * battery * attempts,
+                    upper_bound=attempts > 1 or battery == len(QUESTIONS),
+                    note=f"{battery} questions per revision, {attempts} attempt(s)",
                 )
             )
             if self.quality_retries:

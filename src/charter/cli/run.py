@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from enum import StrEnum
 from pathlib import Path
 
 import typer
@@ -10,6 +11,13 @@ from rich.table import Table
 
 from charter.cli._common import console, emit_json
 from charter.runs import run_experiment
+
+
+class Engine(StrEnum):
+    """Where a run's local models run (``--engine``)."""
+
+    local = "local"
+    ray = "ray"
 
 
 def run(
@@ -27,6 +35,22 @@ def run(
         help="Stop cleanly once this run's model calls have used N tokens (prompt + "
         "completion); rerun to continue.",
     ),
+    engine: Engine = typer.Option(
+        Engine.local,
+        "--engine",
+        help="Where local models run: in this process, or served by Ray actors (RAY_ADDRESS "
+        "joins a cluster). Server models stay clients here. Resume on either engine.",
+    ),
+    actors: int = typer.Option(
+        2, "--actors", min=1, help="With --engine ray: Ray actors (model copies) per local model."
+    ),
+    cpus_per_actor: float = typer.Option(
+        1.0,
+        "--cpus-per-actor",
+        min=0.01,
+        help="With --engine ray: Ray CPUs each actor reserves; its threads, unless the "
+        "model sets threads.",
+    ),
 ) -> None:
     """Run (or resume) every stage of an experiment; outputs land in runs/<name>/."""
     summary = run_experiment(
@@ -35,6 +59,9 @@ def run(
         progress=not no_progress and not as_json,
         only=stage or None,
         max_tokens_budget=max_tokens_budget,
+        engine=engine.value,
+        actors=actors,
+        cpus_per_actor=cpus_per_actor,
     )
     stopped = (
         f"stopped at the token budget ({summary.budget['used']} used); rerun to continue"

@@ -9,6 +9,7 @@ ignored: an analysis that records more stays readable.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,7 @@ class GroupSummary(_Model):
     stake: float | None = None
     stake_share: float
     top_tags: list[tuple[str, int]] = Field(default_factory=list)
+    representatives: list[int] = Field(default_factory=list)  # wish indexes, nearest first
     representative_texts: list[str] = Field(default_factory=list)
     representative_ids: list[str] = Field(default_factory=list)
 
@@ -197,11 +199,12 @@ class Draft(_Model):
 
 
 class WishPoint(_Model):
-    """One wish in the plots: weight, group coordinates, h/s scores."""
+    """One wish in the plots and the per-wish table: weight, group, h/s, best article."""
 
     entry_id: str
     index: int
     weight: float
+    stake: int | None = None
     group: int
     x: float
     y: float
@@ -210,6 +213,8 @@ class WishPoint(_Model):
     h_rubric: float | None = None
     s_rubric: float | None = None
     orientation: str | None = None
+    best_article: str | None = None  # the constitution's article nearest the wish
+    coverage_similarity: float | None = None  # cosine to that article
 
 
 class CollectiveResults(_Model):
@@ -232,6 +237,22 @@ class CollectiveResults(_Model):
     def load(cls, path: str | Path) -> CollectiveResults:
         """Read and validate a ``results.json`` (pydantic's ValidationError if it is not one)."""
         return cls.model_validate_json(Path(path).read_text(encoding="utf-8"))
+
+    def to_json(self) -> str:
+        """The ``results.json`` text: the fields the analysis set, one-space indent.
+
+        Fields left unset (a scorer without a judge, no rubric sample) stay out
+        of the file rather than appearing as ``null``, and non-finite floats are
+        written as ``json.dumps`` writes them, so the file reads as it always has.
+        """
+        data = self.model_dump(mode="json", exclude_unset=True)
+        return json.dumps(data, indent=1, ensure_ascii=False) + "\n"
+
+    def write(self, path: str | Path) -> Path:
+        """Write :meth:`to_json` to ``path``; return it."""
+        path = Path(path)
+        path.write_text(self.to_json(), encoding="utf-8")
+        return path
 
 
 class Citation(_Model):

@@ -135,14 +135,15 @@ def grade(judge: ChoiceScorer, scenario: str, email_content: str, response: str)
 def fits_context(model: ChatModel, messages: list[Message], max_tokens: int) -> str | None:
     """A reason to skip when the prompt plus the reply overflow the model's window.
 
-    Only models that expose their tokenizer and window (llama.cpp) can be checked;
-    others are sent as they are and a server's own error is recorded.
+    Only models that expose their tokenizer and window (llama.cpp, in this process
+    or on Ray actors: ``context_window``) can be checked; others are sent as they
+    are and a server's own error is recorded.
     """
     tokenize = getattr(model, "prompt_tokens", None)
     llm = getattr(model, "llm", None)
-    if tokenize is None or llm is None:
+    n_ctx = getattr(model, "context_window", None) or (llm.n_ctx() if llm is not None else None)
+    if tokenize is None or n_ctx is None:
         return None
-    n_ctx = llm.n_ctx()
     try:
         n_prompt = len(tokenize(messages))
     except BackendError:

@@ -61,6 +61,7 @@ from charter.evals.results import (
 )
 from charter.evals.suites import Answers, Job, Plan, Suite, all_suites, get_suite, suite_names
 from charter.evals.summary import build_report
+from charter.feedback.response_judges import QUESTIONS, reply_battery_size
 from charter.prompts import PromptRecord
 from charter.runs import estimate as est
 from charter.runs.config import StageSpec
@@ -161,11 +162,14 @@ class EvalSpec(StageSpec):
     def estimate(self, ctx: PlanContext) -> list[CallEstimate]:
         """Per suite: one answer per planned prompt and model, then the judge's calls.
 
-        Suites plan their prompts as in a run. Judge calls: ``pairwise`` asks
-        every pair of models on each criterion in both orders; the battery
-        suites (``evasive``, ``refusal``, ``conflicts``) ask up to 4 questions
-        per answer, ``conflicts`` one more (guidance) per answer at most;
-        ``agentic`` asks its two questions per reply.
+        Suites plan their prompts as in a run. An answer is keyed by model and
+        prompt id, so a prompt two suites share (``evasive`` and ``refusal`` on the
+        same harmful set) is answered, and classified, once. Judge calls:
+        ``pairwise`` asks every pair of models on each criterion in both orders;
+        the battery suites (``evasive``, ``refusal``, ``conflicts``) ask the
+        questions the fitted reply judges read (all 4 when one is unfitted) per
+        answer, ``conflicts`` one more (guidance) per answer at most; ``agentic``
+        asks its two questions per reply.
         """
         from charter.evals import agentic
         from charter.evals import pairwise as pw
@@ -173,6 +177,9 @@ class EvalSpec(StageSpec):
         out: list[CallEstimate] = []
         system = [{"role": "system", "content": self.system}] if self.system else []
         judged = self.max_tokens + est.JUDGE_TEMPLATE_TOKENS
+        battery = reply_battery_size()
+        answered: set[tuple[str, str]] = set()  # (model, prompt id), as answers are keyed
+        classified: set[tuple[str, str]] = set()  # likewise the battery's verdicts
         for suite in self.chosen():
             name = suite.name
             if name == "agentic":
@@ -190,11 +197,13 @@ class EvalSpec(StageSpec):
                 continue
             plan = suite.plan(self, ctx)  # type: ignore[arg-type]  # reads resolve only
             prompts = plan.prompts()
-            sizes = [
-                est.message_tokens([*system, {"role": "user", "content": p.prompt}])
-                for p in prompts
-            ]
             for model in self.models:
+                sizes = [
+                    est.message_tokens([*system, {"role": "user", "content": p.prompt}])
+                    for p in prompts
+                    if (model, p.id) not in answered
+                ]
+                answered.update((model, p.id) for p in prompts)
                 out.append(est.generations(model, f"{name}: answer", sizes, self.max_tokens))
             if name == "pairwise":
                 pairs = len(pw.model_pairs(self.models))
@@ -212,14 +221,16 @@ class EvalSpec(StageSpec):
                     )
                 )
                 continue
-            questions = [est.approx_tokens(p.prompt) + judged for p in prompts] * len(self.models)
+            new = [(m, p) for m in self.models for p in prompts if (m, p.id) not in classified]
+            classified.update((m, p.id) for m, p in new)
+            questions = [est.approx_tokens(p.prompt) + judged for _, p in new]
             out.append(
                 est.choices(
                     self.judge,
                     f"{name}: judge battery",
-                    questions * 4,
-                    upper_bound=True,
-                    note="up to 4 questions per answer",
+                    questions * battery,
+                    upper_bound=battery == len(QUESTIONS),
+                    note=f"{battery} questions per answer not classified by an earlier suite",
                 )
             )
             if name == "conflicts":

@@ -34,6 +34,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
+from charter.errors import ConfigError
 from charter.feedback.choices import choice_probs, logit, memoized
 from charter.feedback.gold import GoldItem
 from charter.feedback.registry import (
@@ -184,6 +185,20 @@ class ReplyVerdict:
         return self.p_refused > 0.5
 
 
+def _fitted_reply_models() -> list[Any]:
+    return [
+        fitted_model(j.name, "battery-lr") for j in (EVASIVENESS, HARMFUL_COMPLIANCE, OVER_REFUSAL)
+    ]
+
+
+def reply_battery_size() -> int:
+    """How many questions :func:`judge_reply` asks per reply (all four if a judge is unfitted)."""
+    try:
+        return len(questions_for(*_fitted_reply_models()))
+    except ConfigError:
+        return len(QUESTIONS)
+
+
 def judge_reply(scorer: Any, prompt: str, response: str) -> ReplyVerdict:
     """The evasiveness, harmful-compliance and over-refusal verdicts on one reply.
 
@@ -195,9 +210,7 @@ def judge_reply(scorer: Any, prompt: str, response: str) -> ReplyVerdict:
         MalformedOutputError: the judge's log-probs are unusable.
         ConfigError: a judge is not fitted.
     """
-    models = [
-        fitted_model(j.name, "battery-lr") for j in (EVASIVENESS, HARMFUL_COMPLIANCE, OVER_REFUSAL)
-    ]
+    models = _fitted_reply_models()
     features = response_features(scorer, prompt, response, questions_for(*models))
     probs, harm, refusal = (m.probs(features) for m in models)
     return ReplyVerdict(

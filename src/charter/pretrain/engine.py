@@ -11,17 +11,18 @@ CharterError)`` in completion order, and the caller alone writes rows, so
 resumability and provenance are the same on both engines.
 
 Ray runs a local cluster (``ray.init(num_cpus=workers)``) unless
-``RAY_ADDRESS`` points at an existing one; nothing is downloaded.
+``RAY_ADDRESS`` points at an existing one; nothing is downloaded
+(:func:`charter.backends.ray_pool.start_ray`, shared with ``charter run --engine ray``).
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Literal
 
 from charter.backends.batch import map_concurrent
+from charter.backends.ray_pool import start_ray
 from charter.errors import CharterError, RunError, missing_extra
 
 Engine = Literal["local", "ray"]
@@ -113,21 +114,3 @@ def _ray_map(
             yield row["key"], payload
         else:
             yield row["key"], RunError(f"{payload['type']}: {payload['message']}")
-
-
-def start_ray(workers: int) -> None:
-    """Start (or join) Ray once: a local cluster of ``workers`` CPUs, no dashboard."""
-    import ray
-
-    if ray.is_initialized():
-        return
-    if os.environ.get("RAY_ADDRESS"):
-        ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False)
-        return
-    ray.init(
-        num_cpus=max(1, workers),
-        include_dashboard=False,
-        log_to_driver=False,
-        configure_logging=False,
-        _node_ip_address="127.0.0.1",
-    )

@@ -5,6 +5,13 @@ Every chat model a stage asks for reads through the run's request cache
 says ``cache: false``, so a rerun recomputes only the calls whose requests changed.
 With a token budget (:mod:`charter.runs.budget`) the calls that reach the model
 spend it.
+
+With ``engine="ray"`` (``charter run --engine ray``) each local model
+(``llama_cpp``, ``transformers``, ``scripted``) is served by ``ray_actors`` Ray
+actors (:class:`charter.backends.ray_pool.RayModelPool`) and the stages keep
+that many requests in flight; ``openai`` models stay clients in this process.
+The engine is not part of any fingerprint or hash: it cannot change a row, so a
+run started on one engine resumes on the other.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from charter._util.sources import resolve_relative
 from charter.backends.base import ChatModel, Embedder
@@ -31,6 +38,8 @@ from charter.runs.provenance import Provenance, canonical_hash, derive_seed
 MODEL_DIR = "model"
 # The run's request cache, beside its stage folders.
 CACHE_FILE = "cache.sqlite"
+# Backends a Ray pool serves with --engine ray; the others are clients of a server.
+RAY_BACKENDS = frozenset({"llama_cpp", "transformers", "scripted"})
 # Model settings that cannot change a reply (how a server is reached, how hard
 # to retry); every other setting is part of each cached request's key.
 _SPEC_FIELDS_NOT_IN_KEY = frozenset({"api_key_env", "concurrency", "timeout", "max_retries"})
@@ -48,9 +57,13 @@ class RunContext:
     ledger_checkpoint: str | None = None
     cards: dict[str, Any] = field(default_factory=dict)  # judge name -> CalibrationCard
     budget: TokenBudget | None = None  # --max-tokens-budget: calls stop once it is used up
+    engine: Literal["local", "ray"] = "local"  # ray: local models served by Ray actors
+    ray_actors: int = 2  # actors (model copies) per local model with engine ray
+    ray_cpus_per_actor: float = 1.0  # Ray CPUs each actor reserves; its threads default to it
     _models: dict[str, ChatModel] = field(default_factory=dict)
     _embedder: Embedder | None = None
     _cache: RequestCache | None = None
+    _pools: list[Any] = field(default_factory=list)  # RayModelPools to close at the end
 
     @property
     def config_hash(self) -> str:
@@ -63,13 +76,33 @@ class RunContext:
             source = stage_reference(spec.model)
             if source is not None:
                 spec = spec.model_copy(update={"model": str(self.trained_model_dir(source))})
-            model = load_chat_model(spec)
+            model = self._load(spec)
             if self.budget is not None:  # inside the cache: answers read back cost nothing
                 model = BudgetedChatModel(model, self.budget)
             if self.config.cache:
                 model = CachedChatModel(model, self.request_cache(), _model_identity(spec))
             self._models[key] = model
         return self._models[key]
+
+    def _load(self, spec: ModelSpec) -> ChatModel:
+        if self.engine == "local" or spec.backend not in RAY_BACKENDS:
+            return load_chat_model(spec)
+        from charter.backends.ray_pool import RayModelPool, start_ray
+
+        # A local cluster fits every pool of the run at once (a stage such as
+        # sl_cai holds two models, and an idle pool costs no CPU time), plus the
+        # Ray Data actors of pretraining stages set to `engine: ray`.
+        pools = sum(1 for s in self.config.models.values() if s.backend in RAY_BACKENDS)
+        data = sum(getattr(s, "workers", 0) for s in self.config.stages if _on_ray(s))
+        start_ray(int(pools * self.ray_actors * self.ray_cpus_per_actor + data + 0.999))
+        pool = RayModelPool(spec, self.ray_actors, self.ray_cpus_per_actor)
+        self._pools.append(pool)
+        return pool
+
+    def close(self) -> None:
+        """Release what the run holds outside this process: its Ray actors."""
+        while self._pools:
+            self._pools.pop().close()
 
     def request_cache(self) -> RequestCache:
         """The run's request cache, ``<output_dir>/cache.sqlite`` (opened on first use).
@@ -180,6 +213,10 @@ class RunContext:
                 + "\n"
             )
         return folder
+
+
+def _on_ray(stage: StageSpec) -> bool:
+    return getattr(stage, "engine", None) == "ray"
 
 
 def _model_identity(spec: ModelSpec) -> dict[str, Any]:

@@ -8,6 +8,10 @@ With ``max_tokens_budget`` the run stops cleanly once its model calls have
 used that many tokens (:mod:`charter.runs.budget`): the stage in progress
 starts no more calls, the manifest is written, and the summary says where it
 stopped; a rerun resumes from the rows already written.
+
+With ``engine="ray"`` the local models are served by Ray actors
+(:mod:`charter.backends.ray_pool`, docs/ray.md). The engine enters no hash or
+fingerprint, so a run resumes on either engine.
 """
 
 from __future__ import annotations
@@ -68,6 +72,9 @@ def run_experiment(
     progress: bool = True,
     only: list[str] | None = None,
     max_tokens_budget: int | None = None,
+    engine: str = "local",
+    actors: int = 2,
+    cpus_per_actor: float = 1.0,
 ) -> RunSummary:
     """Run (or resume) every stage of the config at ``config_path``.
 
@@ -78,9 +85,20 @@ def run_experiment(
         only: run just these stage names (in config order).
         max_tokens_budget: stop once this invocation's model calls have used this
             many tokens (prompt + completion); the summary's ``budget`` says where.
+        engine: ``local`` (models in this process) or ``ray`` (each local model
+            served by ``actors`` Ray actors; server models stay clients here).
+        actors: Ray actors (model copies) per local model, with engine ``ray``.
+        cpus_per_actor: Ray CPUs each actor reserves (its threads, unless the
+            model spec sets ``threads``), with engine ``ray``.
     """
     if max_tokens_budget is not None and max_tokens_budget < 1:
         raise ConfigError(f"--max-tokens-budget {max_tokens_budget}: give a positive number.")
+    if engine not in ("local", "ray"):
+        raise ConfigError(f"--engine {engine!r}: use local or ray.")
+    if actors < 1:
+        raise ConfigError(f"--actors {actors}: give at least 1.")
+    if cpus_per_actor <= 0:
+        raise ConfigError(f"--cpus-per-actor {cpus_per_actor}: give a positive number.")
     config, base_dir = load_config(config_path)
     if only:
         unknown = sorted(set(only) - {s.name for s in config.stages})
@@ -102,7 +120,20 @@ def run_experiment(
         constitution=constitution,
         progress=progress,
         budget=TokenBudget(max_tokens_budget) if max_tokens_budget is not None else None,
+        engine=engine,  # type: ignore[arg-type]  # checked above
+        ray_actors=actors,
+        ray_cpus_per_actor=cpus_per_actor,
     )
+    try:
+        return _run_stages(ctx, config_path, only, restart)
+    finally:
+        ctx.close()
+
+
+def _run_stages(
+    ctx: RunContext, config_path: str | Path, only: list[str] | None, restart: bool
+) -> RunSummary:
+    config, out = ctx.config, ctx.output_dir
     shutil.copyfile(config_path, out / "config.yaml")
     carry_cards(ctx, [s for s in config.stages if not only or s.name in only])
     started = datetime.now(UTC).isoformat()
@@ -126,7 +157,7 @@ def run_experiment(
     budget = None
     if ctx.budget is not None:
         budget = {"limit": ctx.budget.limit, "used": ctx.budget.used, "stopped_in": stopped_in}
-    return RunSummary(config.name, out, ctx.config_hash, constitution.hash, results, budget)
+    return RunSummary(config.name, out, ctx.config_hash, ctx.constitution.hash, results, budget)
 
 
 def _write_manifest(
@@ -146,6 +177,12 @@ def _write_manifest(
             for key, spec in ctx.config.models.items()
         },
         "stages": {name: {**counts, "seconds": seconds[name]} for name, counts in results.items()},
+        # Where this invocation's local models ran (never part of a hash: rows are the same).
+        "engine": (
+            {"kind": "ray", "actors": ctx.ray_actors, "cpus_per_actor": ctx.ray_cpus_per_actor}
+            if ctx.engine == "ray"
+            else {"kind": "local"}
+        ),
         # Model calls of this invocation read back from <run>/cache.sqlite vs computed.
         "cache": ctx.cache_stats(),
         # --max-tokens-budget: the limit and the tokens this invocation's calls used.
