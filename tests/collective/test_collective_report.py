@@ -11,6 +11,7 @@ import pytest
 from charter.backends.scripted import HashingEmbedder, ScriptedChatModel
 from charter.collective.analysis import AnalysisOptions, analyze
 from charter.collective.report import render_report, write_report
+from charter.collective.results import CollectiveResults
 from charter.collective.wishes import load_wishes
 from charter.constitution import load_constitution
 
@@ -78,16 +79,32 @@ def analysed(tmp_path_factory):
 
 def test_results_hold_every_measure_with_provenance(analysed):
     folder, results, _ = analysed
-    assert results["ledger"]["size"] == len(results["wishes"])
-    assert results["humanity"]["rubric"]["n"] == 12
-    assert results["humanity"]["projection"]["auc_s"] is not None  # sample labels mapped
-    assert results["groups"]["k"] >= 2
-    assert results["consensus"]["voters"] == 30
-    assert results["fidelity"]["reconstruction"]["overall"]["n"] == 3
-    assert results["draft"]["articles"]
+    assert isinstance(results, CollectiveResults)
+    assert results.ledger.size == len(results.wishes)
+    assert results.humanity.rubric is not None and results.humanity.rubric.n == 12
+    assert results.humanity.projection.auc_s is not None  # sample labels mapped
+    assert results.groups.k >= 2
+    assert results.consensus is not None and results.consensus.voters == 30
+    assert results.fidelity.reconstruction is not None
+    assert results.fidelity.reconstruction.overall.n == 3
+    assert results.draft is not None and results.draft.articles
     assert json.loads((folder / "results.json").read_text())["ledger"]["root"]
     rubric = [json.loads(line) for line in (folder / "rubric.jsonl").read_text().splitlines()]
     assert all(r["provenance"]["model_id"] == "scripted-judge" for r in rubric)
+
+
+def test_results_json_is_the_returned_model(analysed):
+    folder, results, _ = analysed
+    path = folder / "results.json"
+    text = path.read_text(encoding="utf-8")
+    loaded = CollectiveResults.load(path)
+    assert loaded == results
+    assert loaded.to_json() == text  # reading and writing back changes nothing
+    raw = json.loads(text)
+    assert raw == json.loads(results.to_json())
+    wish = raw["wishes"][0]  # per-wish columns beyond the plots' are kept
+    assert {"stake", "best_article", "coverage_similarity"} <= wish.keys()
+    assert "representatives" in raw["groups"]["summaries"][0]
 
 
 def test_rerun_asks_the_model_nothing_new(analysed, tmp_path):
@@ -105,7 +122,7 @@ def test_rerun_asks_the_model_nothing_new(analysed, tmp_path):
         progress=False,
     )
     assert len(judge.calls) == calls
-    assert again["humanity"]["rubric"] == results["humanity"]["rubric"]
+    assert again.humanity.rubric == results.humanity.rubric
 
 
 def test_html_is_self_contained_and_has_every_section(analysed, tmp_path):
@@ -117,7 +134,7 @@ def test_html_is_self_contained_and_has_every_section(analysed, tmp_path):
     assert page.count("<svg") >= 4  # Lorenz, h/s, group map, coverage
     assert not re.search(r'(src|href)="(https?:)?//', page)  # nothing fetched from anywhere
     assert "Care &lt;b&gt;" in page  # model text is escaped
-    assert results["ledger"]["root"] in page
+    assert results.ledger.root in page
 
 
 def test_no_judge_report_still_renders(tmp_path):
@@ -132,7 +149,9 @@ def test_no_judge_report_still_renders(tmp_path):
         progress=False,
     )
     page = render_report(results)
-    assert "rubric" not in results["humanity"] and results["draft"] is None
+    assert results.humanity.rubric is None and results.draft is None
+    written = json.loads((tmp_path / "results.json").read_text())
+    assert "rubric" not in written["humanity"]  # unset fields stay out of the file
     assert 'id="draft"' in page and "None:" in page
 
 

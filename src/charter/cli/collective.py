@@ -113,10 +113,10 @@ def report(
         "report": str(out),
         "work": str(folder),
         "wishes": wishes.size,
-        "groups": results["groups"]["k"],
-        "collective_similarity": results["fidelity"]["collective_similarity"],
-        "covered_share": results["fidelity"]["coverage"]["covered_share"],
-        "drafted_articles": len((results.get("draft") or {}).get("articles", [])),
+        "groups": results.groups.k,
+        "collective_similarity": results.fidelity.collective_similarity,
+        "covered_share": results.fidelity.coverage.covered_share,
+        "drafted_articles": len(results.draft.articles) if results.draft else 0,
     }
     if as_json:
         emit_json(headline)

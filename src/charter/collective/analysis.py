@@ -17,13 +17,13 @@ weighs them (:mod:`charter.collective.weights`), and computes:
   beside the given constitution's.
 
 Model calls are stored row by row, keyed by wish or group, so an interrupted
-analysis resumes where it stopped. Everything lands in ``results.json``, which
-:mod:`~charter.collective.report` turns into the HTML page.
+analysis resumes where it stopped. Everything is returned as one typed
+:class:`~charter.collective.results.CollectiveResults` and written to
+``results.json``; :mod:`~charter.collective.report` turns it into the HTML page.
 """
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -42,6 +42,7 @@ from charter.collective.draft import build_constitution, group_key, run_drafting
 from charter.collective.fidelity import COVERAGE_THRESHOLD, Coverage, fidelity_summary
 from charter.collective.groups import find_groups, summarize_groups
 from charter.collective.reconstruction import reconstruction_accuracy, run_reconstruction
+from charter.collective.results import CollectiveResults
 from charter.collective.weights import InfluencePolicy, concentration_report, influence
 from charter.collective.wishes import WishSet
 from charter.constitution import Constitution
@@ -192,8 +193,13 @@ def analyze(
     judge: Any = None,
     votes: np.ndarray | None = None,
     progress: bool = True,
-) -> dict[str, Any]:
+) -> CollectiveResults:
     """Run every measure; write the row files and ``results.json``; return the results.
+
+    The results are a :class:`~charter.collective.results.CollectiveResults`,
+    validated once as they are assembled; ``results.json`` is written from it
+    (:meth:`~charter.collective.results.CollectiveResults.to_json`), so the file
+    and the returned model always agree.
 
     Args:
         wishes: the wish set (read at a checkpoint).
@@ -355,36 +361,38 @@ def analyze(
     stakes_by_key: dict[str, float] = {}
     for r in records:
         stakes_by_key[r.author_key] = stakes_by_key.get(r.author_key, 0.0) + r.stake
-    results = {
-        "ledger": {
-            "origin": wishes.origin,
-            "size": wishes.size,
-            "root": wishes.root.hex(),
-            "checkpoint_id": wishes.checkpoint_id,
-            "checkpoint": wishes.checkpoint,
-            "verified": wishes.verified,
-        },
-        "models": {
-            "embedder": embedder.model_id,
-            "judge": getattr(judge, "model_id", None),
-        },
-        "constitution_hash": constitution.hash,
-        "options": asdict(options),
-        "influence": {
-            "transform": options.transform,
-            "concentration": concentration,
-            "stake_by_key": sorted(stakes_by_key.values()),
-            "influence_by_key": sorted(influence(wishes, policy).by_key().values()),
-        },
-        "humanity": humanity,
-        "groups": groups,
-        "consensus": consensus,
-        "fidelity": fidelity,
-        "draft": draft,
-        "wishes": per_wish,
-        "created_at": datetime.now(UTC).isoformat(),
-    }
-    (folder / RESULTS).write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
+    results = CollectiveResults.model_validate(  # validated once, here where it is assembled
+        {
+            "ledger": {
+                "origin": wishes.origin,
+                "size": wishes.size,
+                "root": wishes.root.hex(),
+                "checkpoint_id": wishes.checkpoint_id,
+                "checkpoint": wishes.checkpoint,
+                "verified": wishes.verified,
+            },
+            "models": {
+                "embedder": embedder.model_id,
+                "judge": getattr(judge, "model_id", None),
+            },
+            "constitution_hash": constitution.hash,
+            "options": asdict(options),
+            "influence": {
+                "transform": options.transform,
+                "concentration": concentration,
+                "stake_by_key": sorted(stakes_by_key.values()),
+                "influence_by_key": sorted(influence(wishes, policy).by_key().values()),
+            },
+            "humanity": humanity,
+            "groups": groups,
+            "consensus": consensus,
+            "fidelity": fidelity,
+            "draft": draft,
+            "wishes": per_wish,
+            "created_at": datetime.now(UTC).isoformat(),
+        }
+    )
+    results.write(folder / RESULTS)
     return results
 
 

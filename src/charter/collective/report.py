@@ -18,9 +18,7 @@ Run it: ``charter collective report builtin:sample --out collective.html``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from charter._util.html import render, render_page
 from charter.collective.citations import CitationView, check_citation
@@ -174,13 +172,6 @@ SECTIONS = r"""
 """
 
 
-def as_results(results: CollectiveResults | Mapping[str, Any]) -> CollectiveResults:
-    """The typed results, validating a plain mapping (what :func:`analyze` returns)."""
-    if isinstance(results, CollectiveResults):
-        return results
-    return CollectiveResults.model_validate(results)
-
-
 def _reading(n: int, ci: tuple[float, float] | None) -> tuple[str, bool]:
     """Words for an accuracy against chance: inconclusive when the interval includes it."""
     if not n or ci is None:
@@ -203,12 +194,12 @@ def citation_checks(
 
 
 def collective_section(
-    results: CollectiveResults | Mapping[str, Any],
+    results: CollectiveResults,
     citations: DraftCitations | None = None,
     prefix: str = "",
 ) -> str:
     """The analysis as HTML sections; every section id starts with ``prefix``."""
-    r = as_results(results)
+    r = results  # the template's name for the analysis
     scorers = [("projection", r.humanity.projection)]
     if r.humanity.rubric is not None:
         scorers.append(("rubric", r.humanity.rubric))
@@ -248,17 +239,14 @@ def collective_section(
     )
 
 
-def render_report(
-    results: CollectiveResults | Mapping[str, Any], citations: DraftCitations | None = None
-) -> str:
+def render_report(results: CollectiveResults, citations: DraftCitations | None = None) -> str:
     """The collective's own page as one HTML string."""
-    r = as_results(results)
     ids = ["provenance", "concentration", "humanity", "group-map", "consensus", "coverage", "draft"]
     labels = ["Provenance", "Influence", "h/s", "Groups", "Consensus", "Fidelity", "Draft"]
     return render_page(
-        f"Collective report: {r.ledger.origin or 'wish ledger'}",
-        collective_section(r, citations),
-        subtitle=f"{r.ledger.size} wishes at checkpoint {r.ledger.checkpoint_id}",
+        f"Collective report: {results.ledger.origin or 'wish ledger'}",
+        collective_section(results, citations),
+        subtitle=f"{results.ledger.size} wishes at checkpoint {results.ledger.checkpoint_id}",
         toc=list(zip(ids, labels, strict=True)),
     )
 
@@ -271,27 +259,27 @@ def load_citations(folder: Path, results: CollectiveResults) -> DraftCitations |
 
 
 def write_report(
-    results: CollectiveResults | Mapping[str, Any],
+    results: CollectiveResults,
     path: str | Path,
     citations: DraftCitations | None = None,
 ) -> Path:
     """Render and write the page; return its path.
 
     Args:
-        results: the analysis (typed, or the mapping :func:`analyze` returns).
+        results: the analysis, as :func:`~charter.collective.analysis.analyze` returns it
+            or :meth:`CollectiveResults.load` reads it from ``results.json``.
         path: the page to write.
         citations: the draft's citations; by default ``draft_citations.json``
             beside the page or in ``<page stem>_files/`` (``charter collective
             report``'s default work folder), when it is there.
     """
     path = Path(path)
-    r = as_results(results)
     if citations is None:  # beside the page (the stage), or in the CLI's default work folder
-        citations = load_citations(path.parent, r) or load_citations(
-            path.with_name(path.stem + "_files"), r
+        citations = load_citations(path.parent, results) or load_citations(
+            path.with_name(path.stem + "_files"), results
         )
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_report(r, citations), encoding="utf-8")
+    path.write_text(render_report(results, citations), encoding="utf-8")
     return path
 
 

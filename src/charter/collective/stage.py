@@ -204,17 +204,17 @@ def run_collective(spec: CollectiveSpec, ctx: RunContext, restart: bool = False)
         progress=ctx.progress,
     )
     write_report(results, folder / REPORT)
-    rec = results["fidelity"].get("reconstruction")
+    rec = results.fidelity.reconstruction
     return {
         "total": wishes.size,
         "done": wishes.size,
         "new": 0,
         "failed": _count_lines(folder / "errors.jsonl"),
-        "groups": results["groups"]["k"],
-        "collective_similarity": round(results["fidelity"]["collective_similarity"], 4),
-        "covered_share": round(results["fidelity"]["coverage"]["covered_share"], 4),
-        "reconstruction_accuracy": rec["overall"]["accuracy"] if rec else None,
-        "drafted_articles": len((results.get("draft") or {}).get("articles", [])),
+        "groups": results.groups.k,
+        "collective_similarity": round(results.fidelity.collective_similarity, 4),
+        "covered_share": round(results.fidelity.coverage.covered_share, 4),
+        "reconstruction_accuracy": rec.overall.accuracy if rec else None,
+        "drafted_articles": len(results.draft.articles) if results.draft else 0,
         "report": str(folder / REPORT),
     }
 
