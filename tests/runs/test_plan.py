@@ -86,7 +86,7 @@ def test_sl_cai_counts_rounds_and_the_quality_gate(tmp_path):
     quickstart = CONFIGS[0]
     detail = {e.purpose: e for e in _stage(plan_run(quickstart), "sl_cai").detail}
     assert detail["critique"].calls == detail["revision"].calls == 6  # limit 6, 1 round
-    assert detail["quality judge battery"].calls == 6 * 4 * 2  # 4 questions, 1 retry
+    assert detail["quality judge battery"].calls == 6 * 2 * 2  # 2 fitted questions, 1 retry
     assert detail["quality judge battery"].upper_bound
     two = _with(tmp_path, quickstart, sl_cai={"rounds": 2})
     detail2 = {e.purpose: e for e in _stage(plan_run(two), "sl_cai").detail}
