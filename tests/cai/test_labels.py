@@ -236,6 +236,9 @@ def test_stage_writes_preferences_with_provenance_and_a_dataset(tmp_path, models
     stats = json.loads((tmp_path / "out" / "prefs" / "label_stats.json").read_text())
     assert stats["pairs"] == 5 and stats["margin"]["median"] == counts["median_margin"]
     assert stats["low_margin"] == counts["low_margin"] and stats["position_bias"] is not None
+    # Both orders prefer the safe reply on every pair: a sign test of 5 of 5 against a coin.
+    assert stats["order_agreement"] == {"agree": 5, "pairs": 5, "p_value": pytest.approx(1 / 32)}
+    assert stats["labels_beat_chance"] is True and "warnings" not in counts
     rows = out(tmp_path)
     assert len({r["key"] for r in rows}) == 5
     config, _ = load_config(tmp_path / "config.yaml")
@@ -582,6 +585,20 @@ def test_low_margin_pairs_are_reported_and_optionally_dropped(tmp_path, models):
     # Position bias: (A) gets 0.51 in both orders, so the bias is 0.02 on every pair.
     assert stats["position_bias"]["median"] == pytest.approx(0.02)
     assert stats["article_flip_rate"] == 1.0
+    # Reading only the position, the labeler never agrees with itself across orders.
+    assert stats["order_agreement"] == {"agree": 0, "pairs": 5, "p_value": 1.0}
+    assert stats["labels_beat_chance"] is False
+    (warning,) = kept.stages["prefs"]["warnings"]
+    assert "agreed on 0 of 5 pairs" in warning and "no evidence these labels beat chance" in warning
+    # A resumed run labels nothing new and still says so on the console.
+    from typer.testing import CliRunner
+
+    from charter.cli.main import app
+
+    shown = CliRunner().invoke(app, ["run", str(tmp_path / "a" / "config.yaml"), "--no-progress"])
+    assert shown.exit_code == 0, shown.output
+    printed = " ".join(shown.output.split())
+    assert "warning prefs: the labeler's two orders agreed on 0 of 5" in printed
     dropped = run_experiment(
         write_config(tmp_path / "b", min_margin=0.05, drop_low_margin=True), progress=False
     )

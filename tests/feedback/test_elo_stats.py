@@ -106,6 +106,17 @@ def test_mcnemar_exact_matches_the_binomial_tail():
     assert mcnemar_exact(3, 12) < 0.05 < mcnemar_exact(4, 9)
 
 
+def test_binomial_upper_tail_is_the_one_sided_sign_test():
+    from charter.feedback.stats import binomial_upper_tail
+
+    assert binomial_upper_tail(0, 0) == 1.0 == binomial_upper_tail(0, 7)
+    assert binomial_upper_tail(6, 6) == pytest.approx(1 / 64)
+    assert binomial_upper_tail(5, 6) == pytest.approx(7 / 64)
+    assert binomial_upper_tail(3, 6) == pytest.approx(42 / 64)
+    with pytest.raises(ValueError):
+        binomial_upper_tail(7, 6)
+
+
 def test_paired_difference_is_a_newcombe_interval():
     import math
 

@@ -37,7 +37,8 @@ Outputs in ``<run>/<stage>/``:
   whose label margin fell below ``min_margin`` with ``drop_low_margin`` on,
   keyed like the preferences, so a rerun does not ask again.
 - ``label_stats.json``: the label-margin and position-bias distributions, the
-  low-margin count and the per-article flip rate (:func:`label_stats`).
+  low-margin count, the per-article flip rate, and whether the labeler's two
+  presentation orders agree more often than chance (:func:`label_stats`).
 - ``errors.jsonl``: failures (backend errors, malformed labeler output with the
   raw text); those samples and pairs are retried on the next run.
 - ``preference_dataset/``: an HF ``datasets`` folder with ``prompt``,
@@ -71,6 +72,7 @@ from charter.errors import (
     ConfigError,
 )
 from charter.feedback.preference_judges import JudgeLabeler
+from charter.feedback.stats import binomial_upper_tail
 from charter.prompts import PromptRecord, load_prompt_sources
 from charter.runs import estimate as est
 from charter.runs.config import StageSpec
@@ -316,13 +318,15 @@ def run_labels(
     )
     write_json(folder / STATS, stats)
     margin = stats["margin"] or {}
-    return {
+    result = {
         **counts,
         "done": done,
         "skipped": len(skipped),
         "low_margin": stats["low_margin"],
         "median_margin": margin.get("median"),
     }
+    warnings = label_warnings(stats)
+    return result | {"warnings": warnings} if warnings else result
 
 
 def _pair_key(prompt_id: str, i: int, j: int) -> str:
@@ -401,12 +405,21 @@ def label_stats(rows: list[dict], skipped: list[dict], min_margin: float) -> dic
     dropped are counted separately); ``position_bias`` is the labeler's lean
     toward whichever reply was shown as (A); ``article_flip_rate`` is the share of
     per-article verdicts whose two orders picked different winners.
+
+    ``order_agreement`` asks whether the labels beat chance. A labeler that reads
+    the replies picks the same winner whichever is shown first; one that answers
+    by position or at random agrees with itself half the time or less. Per pair
+    (its articles' probabilities averaged per order; exact ties left out), it
+    counts the pairs whose two orders agree and gives the one-sided sign test's
+    p-value against a coin. ``labels_beat_chance`` is ``p < 0.05``, or ``None``
+    when no pair carries both orders.
     """
     margins = [abs(r["p_first"] - 0.5) for r in rows]
     biases = [r["position_bias"] for r in rows]
     verdicts = [v for r in rows for v in r.get("per_article", [])]
     flips = [(v["p_order1"] - 0.5) * (v["p_order2"] - 0.5) < 0 for v in verdicts]
     dropped = sum(1 for r in skipped if r.get("reason") == "low_margin")
+    agreement = order_agreement(rows)
     return {
         "pairs": len(rows),
         "min_margin": min_margin,
@@ -415,7 +428,42 @@ def label_stats(rows: list[dict], skipped: list[dict], min_margin: float) -> dic
         "margin": _quantiles(margins),
         "position_bias": _quantiles(biases),
         "article_flip_rate": sum(flips) / len(flips) if flips else None,
+        "order_agreement": agreement,
+        "labels_beat_chance": None if agreement is None else agreement["p_value"] < 0.05,
     }
+
+
+def order_agreement(rows: list[dict]) -> dict | None:
+    """``{"agree", "pairs", "p_value"}``: pairs whose two orders pick the same winner.
+
+    ``None`` when no row carries per-article verdicts in both orders (a labeler
+    asked in one order only, e.g. a preference judge).
+    """
+    signs = []
+    for row in rows:
+        verdicts = row.get("per_article") or []
+        if not verdicts:
+            continue
+        first = sum(v["p_order1"] for v in verdicts) / len(verdicts) - 0.5
+        second = sum(v["p_order2"] for v in verdicts) / len(verdicts) - 0.5
+        if first * second != 0:
+            signs.append(first * second > 0)
+    if not signs:
+        return None
+    agree = sum(signs)
+    return {"agree": agree, "pairs": len(signs), "p_value": binomial_upper_tail(agree, len(signs))}
+
+
+def label_warnings(stats: dict) -> list[str]:
+    """One sentence per reason not to train on these labels (empty when there is none)."""
+    agreement = stats.get("order_agreement")
+    if stats.get("labels_beat_chance") is False and agreement:
+        return [
+            f"the labeler's two orders agreed on {agreement['agree']} of {agreement['pairs']} "
+            f"pairs (sign test p = {agreement['p_value']:.2g}): no evidence these labels beat "
+            "chance, and a model trained on them learns noise"
+        ]
+    return []
 
 
 def _quantiles(values: list[float]) -> dict[str, float] | None:

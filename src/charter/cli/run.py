@@ -83,5 +83,8 @@ def run(
         f"config {summary.config_hash[:12]}  constitution "
         f"{summary.constitution_hash[:12]}  manifest {summary.output_dir}/manifest.json"
     )
+    for name, counts in summary.stages.items():
+        for warning in counts.get("warnings", []):
+            console.print(f"[yellow]warning[/yellow] {name}: {warning}.")
     if stopped:
         console.print(stopped)

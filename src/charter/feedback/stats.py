@@ -16,6 +16,8 @@
   the same items: the exact McNemar test on the discordant pairs (McNemar
   1947) and Newcombe's hybrid score interval for the difference of paired
   proportions (Newcombe 1998, method 10).
+- :func:`binomial_upper_tail`: the one-sided sign test, e.g. whether a
+  labeler's two presentation orders agree more often than a coin would.
 """
 
 from __future__ import annotations
@@ -193,21 +195,30 @@ def corrected_rate_interval(
     return point, min(low, point), max(high, point)
 
 
+def binomial_upper_tail(k: int, n: int) -> float:
+    """``P(X >= k)`` for ``X ~ Binomial(n, 1/2)``: the one-sided sign test's p-value.
+
+    Raises:
+        ValueError: ``k`` outside ``[0, n]``.
+    """
+    if not 0 <= k <= n:
+        raise ValueError(f"k {k} must lie in [0, {n}]")
+    return sum(math.comb(n, j) for j in range(k, n + 1)) / 2**n
+
+
 def mcnemar_exact(b: int, c: int) -> float:
     """Two-sided exact McNemar p-value from the discordant counts of a paired test.
 
     ``b``: items positive for the first model only; ``c``: for the second only.
     Under the null each discordant item is a fair coin, so the p-value is twice
-    the smaller binomial tail of ``Binomial(b + c, 1/2)`` (at most 1). Exact
-    rather than the chi-square form because eval sets give few discordant pairs.
+    the larger count's upper binomial tail of ``Binomial(b + c, 1/2)`` (at most 1).
+    Exact rather than the chi-square form because eval sets give few discordant pairs.
     """
     if b < 0 or c < 0:
         raise ValueError(f"discordant counts must be >= 0, got b={b}, c={c}")
-    n = b + c
-    if n == 0:
+    if b + c == 0:
         return 1.0
-    tail = sum(math.comb(n, k) for k in range(min(b, c) + 1)) / 2**n
-    return min(1.0, 2 * tail)
+    return min(1.0, 2 * binomial_upper_tail(max(b, c), b + c))
 
 
 def paired_difference(

@@ -157,6 +157,14 @@ class Quantiles(_Model):
     max: float
 
 
+class OrderAgreement(_Model):
+    """Pairs whose two presentation orders picked the same winner, with the sign test."""
+
+    agree: int
+    pairs: int
+    p_value: float
+
+
 class LabelStats(_Model):
     """``label_stats.json`` (:func:`charter.cai.labels.label_stats`)."""
 
@@ -168,6 +176,8 @@ class LabelStats(_Model):
     margin: Quantiles | None = None
     position_bias: Quantiles | None = None
     article_flip_rate: float | None = None
+    order_agreement: OrderAgreement | None = None
+    labels_beat_chance: bool | None = None  # None: no pair was labelled in both orders
 
 
 class Reflection(_Model):
