@@ -101,3 +101,15 @@ def test_transformers_batched_generation_matches_one_at_a_time(hf_policy):
     assert [c.text for c in together] == alone
     assert all(c.completion_tokens <= 10 for c in together)
     assert batched._batcher.batches_run < len(convs)  # they really shared batches
+
+
+def test_loading_a_gguf_prints_no_bar_of_its_own(capfd):
+    from transformers import modeling_gguf_pytorch_utils as gguf_utils
+
+    from charter.backends import embedded
+    from charter.backends.hf import load_hf
+
+    before = gguf_utils.tqdm
+    model, _ = load_hf(embedded.policy_model_path())
+    assert model is not None and gguf_utils.tqdm is before  # restored after the load
+    assert "de-quantizing" not in capfd.readouterr().err

@@ -11,7 +11,9 @@ Nothing is fetched from a hub: ``local_files_only=True`` always.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +43,7 @@ def load_hf(path: str | Path, gguf_file: str | None = None, dtype: str = "float3
             raise ModelNotFoundError(f"{path / gguf_file}: no such GGUF file.")
         kwargs["gguf_file"] = gguf_file
     try:
-        with quiet_libraries():  # no "Loading weights"/"de-quantizing" bars between Charter's
+        with quiet_libraries(), _quiet_gguf(bool(gguf_file)):  # no bars between Charter's
             tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
             model = AutoModelForCausalLM.from_pretrained(
                 path, dtype=getattr(torch, dtype), **kwargs
@@ -54,6 +56,28 @@ def load_hf(path: str | Path, gguf_file: str | None = None, dtype: str = "float3
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model, tokenizer
+
+
+@contextmanager
+def _quiet_gguf(active: bool) -> Iterator[None]:
+    """Hide transformers' "de-quantizing GGUF tensors" bar during one load.
+
+    That bar is a plain ``tqdm`` imported into transformers' GGUF module, so
+    transformers' own ``disable_progress_bar`` does not reach it; the module's
+    name is pointed at a disabled ``tqdm`` and restored afterwards.
+    """
+    if not active:
+        yield
+        return
+    from tqdm.auto import tqdm
+    from transformers import modeling_gguf_pytorch_utils as gguf_utils
+
+    was = getattr(gguf_utils, "tqdm", None)
+    gguf_utils.tqdm = partial(tqdm, disable=True)
+    try:
+        yield
+    finally:
+        gguf_utils.tqdm = was
 
 
 class TransformersChatModel:
