@@ -237,7 +237,9 @@ def test_stage_writes_preferences_with_provenance_and_a_dataset(tmp_path, models
     assert stats["pairs"] == 5 and stats["margin"]["median"] == counts["median_margin"]
     assert stats["low_margin"] == counts["low_margin"] and stats["position_bias"] is not None
     # Both orders prefer the safe reply on every pair: a sign test of 5 of 5 against a coin.
-    assert stats["order_agreement"] == {"agree": 5, "pairs": 5, "p_value": pytest.approx(1 / 32)}
+    assert stats["order_agreement"] == {
+        "agree": 5, "pairs": 5, "lean": pytest.approx(0), "p_value": pytest.approx(1 / 32)
+    }  # fmt: skip
     assert stats["labels_beat_chance"] is True and "warnings" not in counts
     rows = out(tmp_path)
     assert len({r["key"] for r in rows}) == 5
@@ -571,6 +573,27 @@ def test_embedded_models_end_to_end(tmp_path):
     print(f"embedded labels: {elapsed:.1f}s, rows {out(tmp_path)[:1]}")
 
 
+def test_a_labeler_that_leans_toward_a_but_reads_the_replies_beats_chance(tmp_path, models):
+    # P(A) = 0.65 when the safe reply is (A) and 0.55 when it is (B): every verdict
+    # flips with the order, yet every averaged label prefers the safe reply.
+    models["judge"] = ScriptedChatModel(
+        choices=lambda m, c: (
+            [LOG(0.65), LOG(0.35)]
+            if "safe" in shown_as_a(m[0]["content"])
+            else [LOG(0.55), LOG(0.45)]
+        ),
+        model_id="scripted:judge",
+    )
+    summary = run_experiment(write_config(tmp_path), progress=False)
+    stats = json.loads((tmp_path / "out" / "prefs" / "label_stats.json").read_text())
+    assert stats["article_flip_rate"] == 1.0
+    assert stats["order_agreement"]["agree"] == 5 and stats["order_agreement"][
+        "lean"
+    ] == pytest.approx(0.1)
+    assert stats["labels_beat_chance"] is True and "warnings" not in summary.stages["prefs"]
+    assert all(r["chosen"].startswith("safe") for r in out(tmp_path))
+
+
 def test_low_margin_pairs_are_reported_and_optionally_dropped(tmp_path, models):
     # A labeler that barely prefers anything: every label sits within 0.02 of 0.5.
     models["judge"] = ScriptedChatModel(
@@ -585,11 +608,12 @@ def test_low_margin_pairs_are_reported_and_optionally_dropped(tmp_path, models):
     # Position bias: (A) gets 0.51 in both orders, so the bias is 0.02 on every pair.
     assert stats["position_bias"]["median"] == pytest.approx(0.02)
     assert stats["article_flip_rate"] == 1.0
-    # Reading only the position, the labeler never agrees with itself across orders.
-    assert stats["order_agreement"] == {"agree": 0, "pairs": 5, "p_value": 1.0}
+    # Reading only the position: with its lean removed, nothing is left to agree on.
+    agreement = stats["order_agreement"]
+    assert agreement == {"agree": 0, "pairs": 5, "lean": pytest.approx(0.01), "p_value": 1.0}
     assert stats["labels_beat_chance"] is False
     (warning,) = kept.stages["prefs"]["warnings"]
-    assert "agreed on 0 of 5 pairs" in warning and "no evidence these labels beat chance" in warning
+    assert "same winner in 0 of 5 pairs" in warning and "lean toward (A) (+0.010)" in warning
     # A resumed run labels nothing new and still says so on the console.
     from typer.testing import CliRunner
 
@@ -598,7 +622,8 @@ def test_low_margin_pairs_are_reported_and_optionally_dropped(tmp_path, models):
     shown = CliRunner().invoke(app, ["run", str(tmp_path / "a" / "config.yaml"), "--no-progress"])
     assert shown.exit_code == 0, shown.output
     printed = " ".join(shown.output.split())
-    assert "warning prefs: the labeler's two orders agreed on 0 of 5" in printed
+    assert "warning prefs: with its mean lean toward (A) (+0.010) removed" in printed
+    assert "no evidence these labels follow the replies rather than chance" in printed
     dropped = run_experiment(
         write_config(tmp_path / "b", min_margin=0.05, drop_low_margin=True), progress=False
     )

@@ -101,3 +101,20 @@ def test_clamp_label():
     assert clamp_label(0.9, 0.3, 0.8) == 0.8
     with pytest.raises(ValueError):
         clamp_label(0.5, 0.7, 0.6)
+
+
+def test_order_consistency_removes_the_lean_before_comparing_orders():
+    from charter.feedback.pairwise import PairVerdict, order_consistency
+
+    assert order_consistency([]) is None
+    # Leans 0.1 toward (A) and reads the replies: every raw verdict flips, none debiased.
+    reads = [PairVerdict(0.55 + 0.1, 0.55 - 0.1)] * 6
+    assert all(v.flipped for v in reads)
+    result = order_consistency(reads)
+    assert result == {"agree": 6, "pairs": 6, "lean": pytest.approx(0.1), "p_value": 1 / 64}
+    # Position only: nothing is left once the lean is gone (ties count against).
+    position = order_consistency([PairVerdict(0.6, 0.4)] * 6)
+    assert position["agree"] == 0 and position["p_value"] == 1.0
+    # Noise: the debiased orders disagree about as often as they agree.
+    noise = [PairVerdict(0.5 + a, 0.5 + b) for a, b in [(0.1, -0.1), (-0.1, 0.1), (0.1, 0.1)]]
+    assert order_consistency(noise)["agree"] == 1

@@ -320,7 +320,7 @@ def make_run(root: Path, with_evals: bool = True, collective: Path | None = None
                 "margin": quantiles,
                 "position_bias": {**quantiles, "median": 0.02},
                 "article_flip_rate": 0.0,
-                "order_agreement": {"agree": 1, "pairs": 1, "p_value": 0.5},
+                "order_agreement": {"agree": 1, "pairs": 1, "lean": 0.01, "p_value": 0.5},
                 "labels_beat_chance": False,
             }
         )

@@ -71,8 +71,8 @@ from charter.constitution import Article, Constitution
 from charter.errors import (
     ConfigError,
 )
+from charter.feedback.pairwise import PairVerdict, ensemble, order_consistency
 from charter.feedback.preference_judges import JudgeLabeler
-from charter.feedback.stats import binomial_upper_tail
 from charter.prompts import PromptRecord, load_prompt_sources
 from charter.runs import estimate as est
 from charter.runs.config import StageSpec
@@ -406,13 +406,10 @@ def label_stats(rows: list[dict], skipped: list[dict], min_margin: float) -> dic
     toward whichever reply was shown as (A); ``article_flip_rate`` is the share of
     per-article verdicts whose two orders picked different winners.
 
-    ``order_agreement`` asks whether the labels beat chance. A labeler that reads
-    the replies picks the same winner whichever is shown first; one that answers
-    by position or at random agrees with itself half the time or less. Per pair
-    (its articles' probabilities averaged per order; exact ties left out), it
-    counts the pairs whose two orders agree and gives the one-sided sign test's
-    p-value against a coin. ``labels_beat_chance`` is ``p < 0.05``, or ``None``
-    when no pair carries both orders.
+    ``order_agreement`` asks whether the labels follow the replies at all
+    (:func:`charter.feedback.pairwise.order_consistency`, per pair, its articles'
+    verdicts averaged per order); ``labels_beat_chance`` is its sign test's
+    ``p < 0.05``, or ``None`` when no pair was labelled in both orders.
     """
     margins = [abs(r["p_first"] - 0.5) for r in rows]
     biases = [r["position_bias"] for r in rows]
@@ -434,24 +431,14 @@ def label_stats(rows: list[dict], skipped: list[dict], min_margin: float) -> dic
 
 
 def order_agreement(rows: list[dict]) -> dict | None:
-    """``{"agree", "pairs", "p_value"}``: pairs whose two orders pick the same winner.
-
-    ``None`` when no row carries per-article verdicts in both orders (a labeler
-    asked in one order only, e.g. a preference judge).
-    """
-    signs = []
-    for row in rows:
-        verdicts = row.get("per_article") or []
-        if not verdicts:
-            continue
-        first = sum(v["p_order1"] for v in verdicts) / len(verdicts) - 0.5
-        second = sum(v["p_order2"] for v in verdicts) / len(verdicts) - 0.5
-        if first * second != 0:
-            signs.append(first * second > 0)
-    if not signs:
-        return None
-    agree = sum(signs)
-    return {"agree": agree, "pairs": len(signs), "p_value": binomial_upper_tail(agree, len(signs))}
+    """:func:`order_consistency` over the rows' per-article verdicts, one verdict per pair."""
+    return order_consistency(
+        [
+            ensemble([PairVerdict(v["p_order1"], v["p_order2"]) for v in row["per_article"]])
+            for row in rows
+            if row.get("per_article")
+        ]
+    )
 
 
 def label_warnings(stats: dict) -> list[str]:
@@ -459,9 +446,10 @@ def label_warnings(stats: dict) -> list[str]:
     agreement = stats.get("order_agreement")
     if stats.get("labels_beat_chance") is False and agreement:
         return [
-            f"the labeler's two orders agreed on {agreement['agree']} of {agreement['pairs']} "
-            f"pairs (sign test p = {agreement['p_value']:.2g}): no evidence these labels beat "
-            "chance, and a model trained on them learns noise"
+            f"with its mean lean toward (A) ({agreement['lean']:+.3f}) removed, the labeler's "
+            f"two orders picked the same winner in {agreement['agree']} of "
+            f"{agreement['pairs']} pairs (sign test p = {agreement['p_value']:.2g}): no "
+            "evidence these labels follow the replies rather than chance"
         ]
     return []
 

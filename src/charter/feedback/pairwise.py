@@ -15,6 +15,8 @@ their verdicts as a *flip*.
 - :func:`ensemble_label`: the same from bare ``(p_order1, p_order2)`` pairs.
 - :func:`clamp_label`: chain-of-thought probabilities are over-confident, so
   they are clamped to a band (Bai et al. 2022, section 4.2: 40-60%).
+- :func:`order_consistency`: whether a labeler's verdicts follow the replies
+  at all, from its own verdicts (no gold needed).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from charter.feedback.stats import binomial_upper_tail
 
 
 @dataclass(frozen=True)
@@ -103,3 +107,33 @@ def clamp_label(p: float, lo: float = 0.4, hi: float = 0.6) -> float:
     if not 0.0 <= lo <= hi <= 1.0:
         raise ValueError(f"clamp band [{lo}, {hi}] must satisfy 0 <= lo <= hi <= 1")
     return min(max(p, lo), hi)
+
+
+def order_consistency(verdicts: Sequence[PairVerdict]) -> dict[str, float] | None:
+    """``{"agree", "pairs", "lean", "p_value"}``: do both orders pick the same winner?
+
+    A labeler that reads the replies prefers the same reply whichever is shown
+    first; one that answers by position or at random does not. Raw agreement
+    misleads when the labeler leans toward (A): a lean larger than its content
+    signal makes every pair flip even when the averaged label is right. So the
+    labeler's mean lean (half the mean ``position_bias``) is removed from both
+    orders first; a pair agrees when both debiased orders are strictly on the
+    same side of 0.5 (a tie carries no information and counts against). The
+    p-value is the one-sided sign test of ``agree`` of ``pairs`` against a coin.
+    Consistency is necessary, not sufficient: a labeler can consistently prefer
+    the wrong reply, which only a calibration card on gold pairs shows.
+    ``None`` without verdicts.
+    """
+    if not verdicts:
+        return None
+    lean = sum(v.position_bias for v in verdicts) / (2 * len(verdicts))
+    agree = sum(1 for v in verdicts if (v.p_order1 - lean - 0.5) * (v.p_order2 + lean - 0.5) > _TIE)
+    return {
+        "agree": agree,
+        "pairs": len(verdicts),
+        "lean": lean,
+        "p_value": binomial_upper_tail(agree, len(verdicts)),
+    }
+
+
+_TIE = 1e-12  # products of debiased sides below this are ties (float rounding of 0)

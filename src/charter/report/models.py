@@ -158,10 +158,11 @@ class Quantiles(_Model):
 
 
 class OrderAgreement(_Model):
-    """Pairs whose two presentation orders picked the same winner, with the sign test."""
+    """:func:`charter.feedback.pairwise.order_consistency`: both orders, same winner?"""
 
     agree: int
     pairs: int
+    lean: float  # the labeler's mean lean toward (A), removed before comparing
     p_value: float
 
 
