@@ -38,7 +38,8 @@ Outputs in ``<run>/<stage>/``:
   keyed like the preferences, so a rerun does not ask again.
 - ``label_stats.json``: the label-margin and position-bias distributions, the
   low-margin count, the per-article flip rate, and whether the labeler's two
-  presentation orders agree more often than chance (:func:`label_stats`).
+  presentation orders, its lean toward (A) removed, agree more often than chance
+  (:func:`label_stats`).
 - ``errors.jsonl``: failures (backend errors, malformed labeler output with the
   raw text); those samples and pairs are retried on the next run.
 - ``preference_dataset/``: an HF ``datasets`` folder with ``prompt``,

@@ -109,6 +109,9 @@ def clamp_label(p: float, lo: float = 0.4, hi: float = 0.6) -> float:
     return min(max(p, lo), hi)
 
 
+_TIE = 1e-12  # products of debiased sides below this are ties (float rounding of 0)
+
+
 def order_consistency(verdicts: Sequence[PairVerdict]) -> dict[str, float] | None:
     """``{"agree", "pairs", "lean", "p_value"}``: do both orders pick the same winner?
 
@@ -134,6 +137,3 @@ def order_consistency(verdicts: Sequence[PairVerdict]) -> dict[str, float] | Non
         "lean": lean,
         "p_value": binomial_upper_tail(agree, len(verdicts)),
     }
-
-
-_TIE = 1e-12  # products of debiased sides below this are ties (float rounding of 0)
