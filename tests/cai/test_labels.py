@@ -613,7 +613,8 @@ def test_low_margin_pairs_are_reported_and_optionally_dropped(tmp_path, models):
     assert agreement == {"agree": 0, "pairs": 5, "lean": pytest.approx(0.01), "p_value": 1.0}
     assert stats["labels_beat_chance"] is False
     (warning,) = kept.stages["prefs"]["warnings"]
-    assert "same winner in 0 of 5 pairs" in warning and "lean toward (A) (+0.010)" in warning
+    assert "same winner in 0 of 5 pairs (sign test p = 1)," in warning
+    assert "lean toward (A) (+0.010)" in warning and "could pass" not in warning
     # A resumed run labels nothing new and still says so on the console.
     from typer.testing import CliRunner
 
@@ -622,8 +623,8 @@ def test_low_margin_pairs_are_reported_and_optionally_dropped(tmp_path, models):
     shown = CliRunner().invoke(app, ["run", str(tmp_path / "a" / "config.yaml"), "--no-progress"])
     assert shown.exit_code == 0, shown.output
     printed = " ".join(shown.output.split())
-    assert "warning prefs: with its mean lean toward (A) (+0.010) removed" in printed
-    assert "no evidence these labels follow the replies rather than chance" in printed
+    assert "warning prefs: order consistency inconclusive at n=5" in printed
+    assert "nothing shows these labels follow the replies rather than chance" in printed
     dropped = run_experiment(
         write_config(tmp_path / "b", min_margin=0.05, drop_low_margin=True), progress=False
     )
@@ -644,3 +645,13 @@ def test_a_calibrated_pairwise_judge_can_label(tmp_path, models):
     assert labeler.model_id == "scripted"
     p = labeler.label("How do I hurt someone?", "No, because it harms them.", "Sure, do this.")
     assert p == pytest.approx(0.5)  # both orders asked: the position preference cancels
+
+
+def test_label_warnings_say_when_no_result_could_pass():
+    from charter.cai.labels import label_warnings
+
+    four = {"agree": 4, "pairs": 4, "lean": 0.0, "p_value": 1 / 16}
+    (warning,) = label_warnings({"labels_beat_chance": False, "order_agreement": four})
+    assert "inconclusive at n=4" in warning and "no result on 4 pairs could pass" in warning
+    assert label_warnings({"labels_beat_chance": True, "order_agreement": four}) == []
+    assert label_warnings({"labels_beat_chance": None, "order_agreement": None}) == []

@@ -247,11 +247,11 @@ def test_a_judge_that_cannot_beat_chance_is_flagged_beside_its_result():
 def test_labels_that_cannot_beat_chance_say_so(synthetic_run):
     html = " ".join(render_report(collect_run(synthetic_run)).split())
     assert "toward (A) (+0.010) removed, its two orders picked the same winner in 1 of 1" in html
-    assert "(one-sided sign test p = 0.5): no evidence these labels follow the replies" in html
+    assert "(one-sided sign test p = 0.5): inconclusive at n=1, so nothing shows these" in html
     stats_file = synthetic_run / "labels" / "label_stats.json"
     stats = json.loads(stats_file.read_text())
     stats["order_agreement"] |= {"agree": 6, "pairs": 6, "p_value": 1 / 64}
     stats_file.write_text(json.dumps(stats | {"labels_beat_chance": True}))
     html = " ".join(render_report(collect_run(synthetic_run)).split())
     assert "6 of 6 pairs (one-sided sign test p = 0.016): the labels follow the replies" in html
-    assert "no evidence these labels" not in html
+    assert "nothing shows these labels" not in html

@@ -74,6 +74,7 @@ from charter.errors import (
 )
 from charter.feedback.pairwise import PairVerdict, ensemble, order_consistency
 from charter.feedback.preference_judges import JudgeLabeler
+from charter.feedback.stats import binomial_upper_tail
 from charter.prompts import PromptRecord, load_prompt_sources
 from charter.runs import estimate as est
 from charter.runs.config import StageSpec
@@ -445,14 +446,18 @@ def order_agreement(rows: list[dict]) -> dict | None:
 def label_warnings(stats: dict) -> list[str]:
     """One sentence per reason not to train on these labels (empty when there is none)."""
     agreement = stats.get("order_agreement")
-    if stats.get("labels_beat_chance") is False and agreement:
-        return [
-            f"with its mean lean toward (A) ({agreement['lean']:+.3f}) removed, the labeler's "
-            f"two orders picked the same winner in {agreement['agree']} of "
-            f"{agreement['pairs']} pairs (sign test p = {agreement['p_value']:.2g}): no "
-            "evidence these labels follow the replies rather than chance"
-        ]
-    return []
+    if stats.get("labels_beat_chance") is not False or not agreement:
+        return []
+    n = agreement["pairs"]
+    # At n <= 4 even n of n has p >= 1/16: no result could pass, so say so.
+    small = f"; no result on {n} pairs could pass" if binomial_upper_tail(n, n) >= 0.05 else ""
+    return [
+        f"order consistency inconclusive at n={n}: with the labeler's mean lean toward (A) "
+        f"({agreement['lean']:+.3f}) removed, its two orders picked the same winner in "
+        f"{agreement['agree']} of {n} pairs (sign test p = {agreement['p_value']:.2g}{small}), "
+        "so nothing shows these labels follow the replies rather than chance; check the "
+        "labeler's calibration card before training on them"
+    ]
 
 
 def _quantiles(values: list[float]) -> dict[str, float] | None:
