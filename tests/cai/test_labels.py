@@ -237,8 +237,10 @@ def test_stage_writes_preferences_with_provenance_and_a_dataset(tmp_path, models
     assert stats["pairs"] == 5 and stats["margin"]["median"] == counts["median_margin"]
     assert stats["low_margin"] == counts["low_margin"] and stats["position_bias"] is not None
     # Both orders prefer the safe reply on every pair: a sign test of 5 of 5 against a coin.
+    # Constant probabilities leave no correlation to test, so the sign test decides.
     assert stats["order_agreement"] == {
-        "agree": 5, "pairs": 5, "lean": pytest.approx(0), "p_value": pytest.approx(1 / 32)
+        "agree": 5, "pairs": 5, "lean": pytest.approx(0), "rho": None, "test": "sign",
+        "p_value": pytest.approx(1 / 32),
     }  # fmt: skip
     assert stats["labels_beat_chance"] is True and "warnings" not in counts
     rows = out(tmp_path)
@@ -610,7 +612,8 @@ def test_low_margin_pairs_are_reported_and_optionally_dropped(tmp_path, models):
     assert stats["article_flip_rate"] == 1.0
     # Reading only the position: with its lean removed, nothing is left to agree on.
     agreement = stats["order_agreement"]
-    assert agreement == {"agree": 0, "pairs": 5, "lean": pytest.approx(0.01), "p_value": 1.0}
+    assert agreement["agree"] == 0 and agreement["pairs"] == 5 and agreement["p_value"] == 1.0
+    assert agreement["lean"] == pytest.approx(0.01) and agreement["test"] == "sign"
     assert stats["labels_beat_chance"] is False
     (warning,) = kept.stages["prefs"]["warnings"]
     assert "same winner in 0 of 5 pairs (sign test p = 1)," in warning

@@ -111,10 +111,26 @@ def test_order_consistency_removes_the_lean_before_comparing_orders():
     reads = [PairVerdict(0.55 + 0.1, 0.55 - 0.1)] * 6
     assert all(v.flipped for v in reads)
     result = order_consistency(reads)
-    assert result == {"agree": 6, "pairs": 6, "lean": pytest.approx(0.1), "p_value": 1 / 64}
+    assert result == {
+        "agree": 6, "pairs": 6, "lean": pytest.approx(0.1), "rho": None, "test": "sign",
+        "p_value": 1 / 64,
+    }  # fmt: skip
     # Position only: nothing is left once the lean is gone (ties count against).
     position = order_consistency([PairVerdict(0.6, 0.4)] * 6)
     assert position["agree"] == 0 and position["p_value"] == 1.0
     # Noise: the debiased orders disagree about as often as they agree.
     noise = [PairVerdict(0.5 + a, 0.5 + b) for a, b in [(0.1, -0.1), (-0.1, 0.1), (0.1, 0.1)]]
     assert order_consistency(noise)["agree"] == 1
+
+
+def test_order_consistency_correlates_the_orders_when_they_vary():
+    from charter.feedback.pairwise import PairVerdict, order_consistency
+
+    # Reads the replies (q varies by pair, either side of 0.5) and leans 0.1 toward (A).
+    q = [0.3, 0.35, 0.4, 0.45, 0.55, 0.6, 0.65, 0.7]
+    result = order_consistency([PairVerdict(x + 0.1, x - 0.1) for x in q])
+    assert result["test"] == "spearman" and result["rho"] == pytest.approx(1.0)
+    assert result["p_value"] < 0.001 and result["agree"] == 8
+    # A lean that varies by pair and nothing else pushes the orders apart.
+    lean_only = order_consistency([PairVerdict(0.5 + b, 0.5 - b) for b in (0.01, 0.05, 0.1, 0.2)])
+    assert lean_only["rho"] == pytest.approx(-1.0) and lean_only["p_value"] == 1.0

@@ -117,6 +117,21 @@ def test_binomial_upper_tail_is_the_one_sided_sign_test():
         binomial_upper_tail(7, 6)
 
 
+def test_spearman_and_its_permutation_test():
+    from charter.feedback.stats import correlation_test, spearman
+
+    assert spearman([1, 2, 3], [10, 20, 30]) == pytest.approx(1.0)
+    assert spearman([1, 1, 2], [3, 2, 1]) == pytest.approx(-math.sqrt(3) / 2)  # average ranks
+    assert spearman([1, 1, 1], [1, 2, 3]) == 0.0  # a constant has no ranks to correlate
+    # Exact for 4 items: only the identity permutation reaches rho = 1, so p = 1/24.
+    assert correlation_test([1, 2, 3, 4], [5, 6, 7, 8]) == (pytest.approx(1.0), 1 / 24)
+    assert correlation_test([1, 2, 3, 4], [8, 7, 6, 5])[1] == 1.0
+    rho, p = correlation_test(list(range(20)), list(range(20)), rounds=500, seed=1)
+    assert rho == pytest.approx(1.0) and p == 1 / 501  # never 0 (the +1 correction)
+    with pytest.raises(ValueError):
+        spearman([1, 2], [1])
+
+
 def test_paired_difference_is_a_newcombe_interval():
     import math
 

@@ -255,3 +255,8 @@ def test_labels_that_cannot_beat_chance_say_so(synthetic_run):
     html = " ".join(render_report(collect_run(synthetic_run)).split())
     assert "6 of 6 pairs (one-sided sign test p = 0.016): the labels follow the replies" in html
     assert "nothing shows these labels" not in html
+    stats["order_agreement"] |= {"test": "spearman", "rho": 0.28, "p_value": 0.002}
+    stats_file.write_text(json.dumps(stats | {"labels_beat_chance": True}))
+    html = " ".join(render_report(collect_run(synthetic_run)).split())
+    assert "Spearman &rho; = +0.28 across pairs (one-sided permutation p = 0.002)" in html
+    assert "they picked the same winner in 6 of 6 pairs: the labels follow the replies" in html

@@ -448,15 +448,24 @@ def label_warnings(stats: dict) -> list[str]:
     agreement = stats.get("order_agreement")
     if stats.get("labels_beat_chance") is not False or not agreement:
         return []
-    n = agreement["pairs"]
-    # At n <= 4 even n of n has p >= 1/16: no result could pass, so say so.
-    small = f"; no result on {n} pairs could pass" if binomial_upper_tail(n, n) >= 0.05 else ""
+    n, p = agreement["pairs"], agreement["p_value"]
+    same = (
+        f"with the labeler's mean lean toward (A) ({agreement['lean']:+.3f}) removed, its two "
+        f"orders picked the same winner in {agreement['agree']} of {n} pairs"
+    )
+    if agreement.get("test") == "spearman":
+        evidence = (
+            f"the two orders' probabilities correlate at Spearman rho = {agreement['rho']:+.2f} "
+            f"across pairs (permutation p = {p:.2g}); {same}"
+        )
+    else:
+        # At n <= 4 even n of n has p >= 1/16: no result could pass, so say so.
+        small = f"; no result on {n} pairs could pass" if binomial_upper_tail(n, n) >= 0.05 else ""
+        evidence = f"{same} (sign test p = {p:.2g}{small})"
     return [
-        f"order consistency inconclusive at n={n}: with the labeler's mean lean toward (A) "
-        f"({agreement['lean']:+.3f}) removed, its two orders picked the same winner in "
-        f"{agreement['agree']} of {n} pairs (sign test p = {agreement['p_value']:.2g}{small}), "
-        "so nothing shows these labels follow the replies rather than chance; check the "
-        "labeler's calibration card before training on them"
+        f"order consistency inconclusive at n={n}: {evidence}, so nothing shows these labels "
+        "follow the replies rather than chance; check the labeler's calibration card before "
+        "training on them"
     ]
 
 

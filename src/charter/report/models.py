@@ -163,6 +163,8 @@ class OrderAgreement(_Model):
     agree: int
     pairs: int
     lean: float  # the labeler's mean lean toward (A), removed before comparing
+    rho: float | None = None  # Spearman's rho of the two orders across pairs
+    test: str = "sign"  # "spearman" (decides when the probabilities vary) or "sign"
     p_value: float
 
 
