@@ -13,10 +13,9 @@ labeler that always leans toward one position scores 0.5. Reported per labeler:
 - the raw flip rate;
 - the mean margin.
 
-For the article labeler it also reports the order-consistency test of
-``label_stats.json`` (:func:`charter.feedback.pairwise.order_consistency`). For
-the two labelers it gives the paired difference in accuracy, with the exact
-McNemar test.
+For each it also reports the order-consistency test of ``label_stats.json``
+(:func:`charter.feedback.pairwise.order_consistency`), and for the two the
+paired difference in accuracy, with the exact McNemar test.
 
     HF_HUB_OFFLINE=1 .venv/bin/python bench/bench_labeler_gold.py [--items 40]
     .venv/bin/python bench/bench_labeler_gold.py --power   # from the saved rows, no model
@@ -36,13 +35,15 @@ import random
 import time
 from pathlib import Path
 
+import yaml
+
 from calibrate_judges import CACHE, CachedScorer
 from charter.backends import ModelSpec, load_chat_model
 from charter.cai.common import select_articles
 from charter.cai.labelers import ConstitutionalLabeler
 from charter.constitution import load_constitution
 from charter.feedback.gold import gold_path, load_gold
-from charter.feedback.pairwise import PairVerdict, order_consistency
+from charter.feedback.pairwise import PairVerdict, debiased_agreement, order_consistency
 from charter.feedback.preference_judges import PairItem, compare
 from charter.feedback.stats import (
     binomial_upper_tail,
@@ -52,9 +53,15 @@ from charter.feedback.stats import (
     rate,
 )
 
-#: configs/experiment.yaml's rl_cai_labels articles (harm, privacy, legality, evasiveness).
 ROWS = Path(__file__).parent / "labeler_gold_rows.jsonl"
-EXPERIMENT_ARTICLES = ["1.1", "1.2", "1.3", "1.4", "3.2", "4.1", "4.2", "4.3", "5.1"]
+EXPERIMENT = Path(__file__).parent.parent / "configs" / "experiment.yaml"
+
+
+def experiment_articles() -> list[str]:
+    """The articles configs/experiment.yaml's rl_cai_labels stage draws from."""
+    config = yaml.safe_load(EXPERIMENT.read_text())
+    (stage,) = [s for s in config["stages"] if s["kind"] == "rl_cai_labels"]
+    return stage["articles"]
 
 
 def summary(name: str, correct: list[bool], flips: list[bool], margins: list[float]) -> dict:
@@ -78,7 +85,7 @@ def power(sizes=(16, 32, 64), draws: int = 200, rounds: int = 300) -> None:
             rng, sign, corr = random.Random(size), 0, 0
             for draw in range(draws):
                 subset = rng.sample(verdicts, size)
-                agree = order_consistency(subset)["agree"]
+                agree, _ = debiased_agreement(subset)
                 sign += binomial_upper_tail(agree, size) < 0.05
                 first = [v.p_order1 for v in subset]
                 second = [v.p_order2 for v in subset]
@@ -99,7 +106,7 @@ def main() -> None:
     model = CachedScorer(
         load_chat_model(ModelSpec(backend="llama_cpp", model="embedded:feedback")), CACHE
     )
-    articles = select_articles(load_constitution(), EXPERIMENT_ARTICLES, "bench")
+    articles = select_articles(load_constitution(), experiment_articles(), "bench")
     labeler = ConstitutionalLabeler(model, articles, principles=1, seed=args.seed)
     items = load_gold(PairItem, gold_path("preference_harmlessness"), "test", args.items)
 

@@ -616,7 +616,7 @@ def test_low_margin_pairs_are_reported_and_optionally_dropped(tmp_path, models):
     assert agreement["lean"] == pytest.approx(0.01) and agreement["test"] == "sign"
     assert stats["labels_beat_chance"] is False
     (warning,) = kept.stages["prefs"]["warnings"]
-    assert "same winner in 0 of 5 pairs (sign test p = 1)," in warning
+    assert "same winner in 0 of 5 pairs (one-sided sign test p = 1):" in warning
     assert "lean toward (A) (+0.010)" in warning and "could pass" not in warning
     # A resumed run labels nothing new and still says so on the console.
     from typer.testing import CliRunner
@@ -626,7 +626,8 @@ def test_low_margin_pairs_are_reported_and_optionally_dropped(tmp_path, models):
     shown = CliRunner().invoke(app, ["run", str(tmp_path / "a" / "config.yaml"), "--no-progress"])
     assert shown.exit_code == 0, shown.output
     printed = " ".join(shown.output.split())
-    assert "warning prefs: order consistency inconclusive at n=5" in printed
+    assert "warning prefs: with the labeler's mean lean toward (A) (+0.010) removed" in printed
+    assert "order consistency inconclusive at n=5" in printed
     assert "nothing shows these labels follow the replies rather than chance" in printed
     dropped = run_experiment(
         write_config(tmp_path / "b", min_margin=0.05, drop_low_margin=True), progress=False

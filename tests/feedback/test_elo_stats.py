@@ -130,6 +130,8 @@ def test_spearman_and_its_permutation_test():
     assert rho == pytest.approx(1.0) and p == 1 / 501  # never 0 (the +1 correction)
     with pytest.raises(ValueError):
         spearman([1, 2], [1])
+    with pytest.raises(ValueError):
+        correlation_test([1, 2], [1])
 
 
 def test_paired_difference_is_a_newcombe_interval():

@@ -38,7 +38,7 @@ Outputs in ``<run>/<stage>/``:
   keyed like the preferences, so a rerun does not ask again.
 - ``label_stats.json``: the label-margin and position-bias distributions, the
   low-margin count, the per-article flip rate, and whether the labeler's two
-  presentation orders, its lean toward (A) removed, agree more often than chance
+  presentation orders agree about the pairs more than chance would
   (:func:`label_stats`).
 - ``errors.jsonl``: failures (backend errors, malformed labeler output with the
   raw text); those samples and pairs are retried on the next run.
@@ -410,7 +410,7 @@ def label_stats(rows: list[dict], skipped: list[dict], min_margin: float) -> dic
 
     ``order_agreement`` asks whether the labels follow the replies at all
     (:func:`charter.feedback.pairwise.order_consistency`, per pair, its articles'
-    verdicts averaged per order); ``labels_beat_chance`` is its sign test's
+    verdicts averaged per order); ``labels_beat_chance`` is its test's
     ``p < 0.05``, or ``None`` when no pair was labelled in both orders.
     """
     margins = [abs(r["p_first"] - 0.5) for r in rows]
@@ -443,30 +443,41 @@ def order_agreement(rows: list[dict]) -> dict | None:
     )
 
 
+def consistency_words(agreement: dict, beats_chance: bool) -> str:
+    """The order-consistency test in words, with its verdict (the console and the report)."""
+    n, p = agreement["pairs"], agreement["p_value"]
+    lean = f"mean lean toward (A) ({agreement['lean']:+.3f}) removed"
+    if agreement.get("test") == "spearman":
+        evidence = (
+            f"the labeler's two orders' probabilities correlate at Spearman rho = "
+            f"{agreement['rho']:+.2f} across pairs (one-sided permutation p = {p:.2g}); with its "
+            f"{lean}, they picked the same winner in {agreement['agree']} of {n} pairs"
+        )
+    else:
+        # At n <= 4 even n of n has p >= 1/16: no result could pass, so say so.
+        small = f"; no result on {n} pairs could pass" if binomial_upper_tail(n, n) >= 0.05 else ""
+        evidence = (
+            f"with the labeler's {lean}, its two orders picked the same winner in "
+            f"{agreement['agree']} of {n} pairs (one-sided sign test p = {p:.2g}{small})"
+        )
+    if beats_chance:
+        return (
+            f"{evidence}: the labels follow the replies (whether they pick the better one is "
+            "the labeler's calibration card)"
+        )
+    return (
+        f"{evidence}: order consistency inconclusive at n={n}, so nothing shows these labels "
+        "follow the replies rather than chance; check the labeler's calibration card before "
+        "training on them"
+    )
+
+
 def label_warnings(stats: dict) -> list[str]:
     """One sentence per reason not to train on these labels (empty when there is none)."""
     agreement = stats.get("order_agreement")
     if stats.get("labels_beat_chance") is not False or not agreement:
         return []
-    n, p = agreement["pairs"], agreement["p_value"]
-    same = (
-        f"with the labeler's mean lean toward (A) ({agreement['lean']:+.3f}) removed, its two "
-        f"orders picked the same winner in {agreement['agree']} of {n} pairs"
-    )
-    if agreement.get("test") == "spearman":
-        evidence = (
-            f"the two orders' probabilities correlate at Spearman rho = {agreement['rho']:+.2f} "
-            f"across pairs (permutation p = {p:.2g}); {same}"
-        )
-    else:
-        # At n <= 4 even n of n has p >= 1/16: no result could pass, so say so.
-        small = f"; no result on {n} pairs could pass" if binomial_upper_tail(n, n) >= 0.05 else ""
-        evidence = f"{same} (sign test p = {p:.2g}{small})"
-    return [
-        f"order consistency inconclusive at n={n}: {evidence}, so nothing shows these labels "
-        "follow the replies rather than chance; check the labeler's calibration card before "
-        "training on them"
-    ]
+    return [consistency_words(agreement, beats_chance=False)]
 
 
 def _quantiles(values: list[float]) -> dict[str, float] | None:

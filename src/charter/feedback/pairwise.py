@@ -112,6 +112,17 @@ def clamp_label(p: float, lo: float = 0.4, hi: float = 0.6) -> float:
 _TIE = 1e-12  # products of debiased sides below this are ties (float rounding of 0)
 
 
+def debiased_agreement(verdicts: Sequence[PairVerdict]) -> tuple[int, float]:
+    """``(agree, lean)``: pairs whose orders pick one winner once the mean lean is removed.
+
+    ``lean`` is half the mean ``position_bias``; a tie (both sides at 0.5) counts
+    as not agreeing.
+    """
+    lean = sum(v.position_bias for v in verdicts) / (2 * len(verdicts)) if verdicts else 0.0
+    agree = sum(1 for v in verdicts if (v.p_order1 - lean - 0.5) * (v.p_order2 + lean - 0.5) > _TIE)
+    return agree, lean
+
+
 def order_consistency(verdicts: Sequence[PairVerdict]) -> dict[str, Any] | None:
     """Do a labeler's two presentation orders agree about the pairs? No gold needed.
 
@@ -139,8 +150,7 @@ def order_consistency(verdicts: Sequence[PairVerdict]) -> dict[str, Any] | None:
     if not verdicts:
         return None
     n = len(verdicts)
-    lean = sum(v.position_bias for v in verdicts) / (2 * n)
-    agree = sum(1 for v in verdicts if (v.p_order1 - lean - 0.5) * (v.p_order2 + lean - 0.5) > _TIE)
+    agree, lean = debiased_agreement(verdicts)
     first, second = [v.p_order1 for v in verdicts], [v.p_order2 for v in verdicts]
     if len(set(first)) > 1 and len(set(second)) > 1:
         rho, p_value = correlation_test(first, second)

@@ -244,10 +244,12 @@ def correlation_test(
     them, otherwise ``rounds`` seeded random permutations with the usual ``+1``
     correction (Phipson and Smyth 2010), so ``p`` is never 0.
     """
-    rho = spearman(a, b)
+    if len(a) != len(b):
+        raise ValueError(f"correlation_test needs equal lengths, got {len(a)} and {len(b)}")
+    ranked_a, ranked_b = _ranks(a), _ranks(b)
+    rho = _pearson(ranked_a, ranked_b)
     if len(a) < 2:
         return rho, 1.0
-    ranked_a, ranked_b = _ranks(a), _ranks(b)
     if math.factorial(len(b)) <= rounds:
         shuffles = [list(p) for p in itertools.permutations(ranked_b)]
         hits = sum(_pearson(ranked_a, s) >= rho - 1e-12 for s in shuffles)

@@ -181,6 +181,7 @@ class LabelStats(_Model):
     article_flip_rate: float | None = None
     order_agreement: OrderAgreement | None = None
     labels_beat_chance: bool | None = None  # None: no pair was labelled in both orders
+    consistency_words: str | None = None  # charter.cai.labels.consistency_words, by the reader
 
 
 class Reflection(_Model):

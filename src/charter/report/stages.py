@@ -20,6 +20,7 @@ import csv
 import json
 from pathlib import Path
 
+from charter.cai.labels import consistency_words
 from charter.collective.results import CITATIONS, CollectiveResults, DraftCitations
 from charter.report.compare import ablation_verdicts
 from charter.report.models import (
@@ -145,13 +146,15 @@ def labels(folder: Path) -> tuple[list[PreferenceLabel], LabelStats | None]:
         for r in rows(folder / "preferences.jsonl")
     ]
     path = folder / "label_stats.json"
-    stats = (
-        LabelStats.model_validate(
-            {**json.loads(path.read_text(encoding="utf-8")), "stage": folder.name}
-        )
-        if path.is_file()
-        else None
+    if not path.is_file():
+        return found, None
+    stats = LabelStats.model_validate(
+        {**json.loads(path.read_text(encoding="utf-8")), "stage": folder.name}
     )
+    if stats.order_agreement is not None:
+        stats.consistency_words = consistency_words(
+            stats.order_agreement.model_dump(), bool(stats.labels_beat_chance)
+        )
     return found, stats
 
 

@@ -169,11 +169,7 @@ SECTIONS = r"""
     {{ st.low_margin }} below {{ st.min_margin }}{% if st.dropped_low_margin %}, {{ st.dropped_low_margin }} dropped{% endif %}{% if st.position_bias %};
     position bias median {{ "%+.3f"|format(st.position_bias.median) }}{% endif %}{% if st.article_flip_rate is not none %};
     per-article flip rate {{ st.article_flip_rate|fmt(2) }}{% endif %}.</p>
-  {% if st.order_agreement %}{% set oa = st.order_agreement %}<p class="label-chance{% if st.labels_beat_chance is false %} verdict inconclusive{% endif %}">{{ st.stage }}:
-    {% if oa.test == "spearman" %}the labeler's two orders' probabilities correlate at Spearman &rho; = {{ "%+.2f"|format(oa.rho) }} across pairs
-    (one-sided permutation p = {{ "%.2g"|format(oa.p_value) }}); with its mean lean toward (A) ({{ "%+.3f"|format(oa.lean) }}) removed, they picked the same winner in {{ oa.agree }} of {{ oa.pairs }} pairs{% else %}with the labeler's mean lean toward (A)
-    ({{ "%+.3f"|format(oa.lean) }}) removed, its two orders picked the same winner in {{ oa.agree }} of {{ oa.pairs }} pairs
-    (one-sided sign test p = {{ "%.2g"|format(oa.p_value) }}){% endif %}{% if st.labels_beat_chance %}: the labels follow the replies (whether they pick the better one is the labeler's calibration card).{% else %}: inconclusive at n={{ oa.pairs }}, so nothing shows these labels follow the replies rather than chance; check the labeler's calibration card before training on them.{% endif %}</p>{% endif %}
+  {% if st.consistency_words %}<p class="label-chance{% if st.labels_beat_chance is false %} verdict inconclusive{% endif %}">{{ st.stage }}: {{ st.consistency_words }}.</p>{% endif %}
   {% endif %}{% endfor %}
   <table><tr><th>prompt</th><th>chosen</th><th>rejected</th><th>P(chosen better)</th><th>margin</th><th>position bias</th><th>principles</th></tr>
   {% for l in labels %}<tr class="label-row"><td>{{ l.prompt|clip(300) }}</td><td>{{ l.chosen|clip(400) }}</td><td>{{ l.rejected|clip(400) }}</td>
